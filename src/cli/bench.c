@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: MIT
+// difftop bench: dispatch to the benchmark suites.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_bench(int argc, char** argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: difftop bench nn|trajopt|envs|rl|il [--json]\n");
+    return 2;
+  }
+  fprintf(stderr, "difftop bench: unknown suite '%s' (known: none yet)\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,961 @@
+// SPDX-License-Identifier: MIT
+// The op table: for every op, the forward (value and tangent) beside the backward (adjoint and
+// adjoint tangent). Notation in the comments: y = f(x), ' = tangent (dot), g = adjoint (grad),
+// g' = adjoint tangent (gdot). A backward adds J^T g into the inputs' g and
+// J^T g' + (dJ^T) g into their g', where dJ is J's derivative along the input tangents.
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "tensor_internal.h"
+
+#define LABEL(x) dt_label((x), lb_##x, sizeof lb_##x)
+
+//---------------------------------------------------------------------------------------------
+// small helpers
+
+// y[m,n] (+)= a[m,k] * op(b): b is [n,k] when bt (x W^T), else [k,n]
+static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* y, float beta) {
+  if (m == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, beta, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, beta, y, n);
+  }
+}
+
+// y[m,n] += a[m,k] b[k,n]
+static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+  if (m == 1) {
+    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 1.0f, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 1.0f, y, n);
+  }
+}
+
+// y[m,n] += a[k,m]^T b[k,n]
+static void gemm_tn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+  if (k == 1) {
+    cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0f, a, m, b, n, 1.0f, y, n);
+  }
+}
+
+// y[m,n] += a[m,k] b[n,k]^T
+static void gemm_nt_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+  gemm_nt(m, n, k, a, b, y, 1.0f);
+}
+
+static int needs_grad(const dtTensor* x) { return x && (x->flags & DT_REQUIRES_GRAD); }
+
+static int has_dot(const dtTensor* x) { return x && x->dot; }
+
+// a new node for op with inputs; it requires grad if any input does
+static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTensor* a,
+                          dtTensor* b, dtTensor* c) {
+  dtTensor* y = dt_node(t, op, ndim, shape);
+  if (!y) return NULL;
+  y->src[0] = a;
+  y->src[1] = b;
+  y->src[2] = c;
+  if (needs_grad(a) || needs_grad(b) || needs_grad(c)) y->flags |= DT_REQUIRES_GRAD;
+  return y;
+}
+
+// run the forward from the table, then the optional finite check
+static dtTensor* finish(dtTape* t, dtTensor* y) {
+  if (!y) return NULL;
+  if (has_dot(y->src[0]) || has_dot(y->src[1]) || has_dot(y->src[2])) {
+    if (!dt_ensure_dot(t, y)) return NULL;
+  }
+  dt_op_table[y->op].forward(t, y);
+  if (t->status != DT_OK) return NULL;
+  if (t->check_finite) {
+    for (int64_t i = 0; i < y->size; i++) {
+      if (!isfinite(y->val[i])) {
+        char lb_y[64], lb_a[64];
+        dtTensor* a = y->src[0];
+        dt_tape_fail(t, DT_ERR_NONFINITE, "dt_%s: non-finite value %g at element %lld of %s "
+                     "(input %s)", dt_op_name(y->op), (double)y->val[i], (long long)i,
+                     LABEL(y), LABEL(a));
+        return NULL;
+      }
+    }
+  }
+  return y;
+}
+
+// NULL inputs propagate an earlier error; a NULL tape is a caller bug reported per thread
+static int check_inputs(dtTape* t, const char* op, dtTensor* a, dtTensor* b) {
+  if (!t) {
+    dt_error(DT_ERR_ARG, "dt_%s: tape is NULL", op);
+    return 0;
+  }
+  if (t->status != DT_OK) return 0;
+  if (!a || (b == NULL && 0)) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_%s: input is NULL", op);
+    return 0;
+  }
+  return 1;
+}
+
+//---------------------------------------------------------------------------------------------
+// linear: y = x W^T + b over the last axis; x viewed as [M, in]
+
+static void linear_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
+  int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
+  // y = x W^T + b
+  gemm_nt(M, out, in, x->val, W->val, y->val, 0.0f);
+  if (b) {
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < out; j++) y->val[i * out + j] += b->val[j];
+  }
+  // y' = x' W^T + x W'^T + b'
+  if (y->dot) {
+    memset(y->dot, 0, (size_t)y->size * sizeof(float));
+    if (x->dot) gemm_nt_acc(M, out, in, x->dot, W->val, y->dot);
+    if (W->dot) gemm_nt_acc(M, out, in, x->val, W->dot, y->dot);
+    if (b && b->dot) {
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < out; j++) y->dot[i * out + j] += b->dot[j];
+    }
+  }
+}
+
+static void linear_backward(dtTape* t, dtTensor* y) {
+  dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
+  int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
+  int so = t->second_order;
+  // gx += g W;  gx' += g' W + g W'
+  if (needs_grad(x)) {
+    if (!dt_ensure_grad(t, x)) return;
+    gemm_nn_acc(M, in, out, y->grad, W->val, x->grad);
+    if (so) {
+      gemm_nn_acc(M, in, out, y->gdot, W->val, x->gdot);
+      if (W->dot) gemm_nn_acc(M, in, out, y->grad, W->dot, x->gdot);
+    }
+  }
+  // gW += g^T x;  gW' += g'^T x + g^T x'
+  if (needs_grad(W)) {
+    if (!dt_ensure_grad(t, W)) return;
+    gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
+    if (so) {
+      gemm_tn_acc(out, in, M, y->gdot, x->val, W->gdot);
+      if (x->dot) gemm_tn_acc(out, in, M, y->grad, x->dot, W->gdot);
+    }
+  }
+  // gb += column sums of g (and g')
+  if (b && needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < out; j++) b->grad[j] += y->grad[i * out + j];
+    if (so) {
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < out; j++) b->gdot[j] += y->gdot[i * out + j];
+    }
+  }
+}
+
+dtTensor* dt_linear(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b) {
+  if (!check_inputs(t, "linear", x, W)) return NULL;
+  char lb_x[64], lb_W[64], lb_b[64], s1[64], s2[64];
+  if (!W) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_linear: weight is NULL (input %s)", LABEL(x));
+    return NULL;
+  }
+  if (W->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != W->shape[1]) {
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_linear: input %s %s does not fit weight %s %s",
+                 LABEL(x), dt_shape_str(x, s1, sizeof s1), LABEL(W),
+                 dt_shape_str(W, s2, sizeof s2));
+    return NULL;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0])) {
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_linear: bias %s %s does not fit weight %s %s", LABEL(b),
+                 dt_shape_str(b, s1, sizeof s1), LABEL(W), dt_shape_str(W, s2, sizeof s2));
+    return NULL;
+  }
+  int shape[DT_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  shape[x->ndim - 1] = W->shape[0];
+  return finish(t, new_node(t, DT_OP_LINEAR, x->ndim, shape, x, W, b));
+}
+
+//---------------------------------------------------------------------------------------------
+// matmul: y[m,n] = a[m,k] b[k,n]
+
+static void matmul_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int m = a->shape[0], k = a->shape[1], n = b->shape[1];
+  memset(y->val, 0, (size_t)y->size * sizeof(float));
+  gemm_nn_acc(m, n, k, a->val, b->val, y->val);
+  // y' = a' b + a b'
+  if (y->dot) {
+    memset(y->dot, 0, (size_t)y->size * sizeof(float));
+    if (a->dot) gemm_nn_acc(m, n, k, a->dot, b->val, y->dot);
+    if (b->dot) gemm_nn_acc(m, n, k, a->val, b->dot, y->dot);
+  }
+}
+
+static void matmul_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int m = a->shape[0], k = a->shape[1], n = b->shape[1];
+  int so = t->second_order;
+  // ga += g b^T;  ga' += g' b^T + g b'^T
+  if (needs_grad(a)) {
+    if (!dt_ensure_grad(t, a)) return;
+    gemm_nt_acc(m, k, n, y->grad, b->val, a->grad);
+    if (so) {
+      gemm_nt_acc(m, k, n, y->gdot, b->val, a->gdot);
+      if (b->dot) gemm_nt_acc(m, k, n, y->grad, b->dot, a->gdot);
+    }
+  }
+  // gb += a^T g;  gb' += a^T g' + a'^T g
+  if (needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    gemm_tn_acc(k, n, m, a->val, y->grad, b->grad);
+    if (so) {
+      gemm_tn_acc(k, n, m, a->val, y->gdot, b->gdot);
+      if (a->dot) gemm_tn_acc(k, n, m, a->dot, y->grad, b->gdot);
+    }
+  }
+}
+
+dtTensor* dt_matmul(dtTape* t, dtTensor* a, dtTensor* b) {
+  if (!check_inputs(t, "matmul", a, b)) return NULL;
+  char lb_a[64], lb_b[64], s1[64], s2[64];
+  if (!b || a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0]) {
+    dt_tape_fail(t, b ? DT_ERR_SHAPE : DT_ERR_ARG, "dt_matmul: %s %s times %s %s", LABEL(a),
+                 dt_shape_str(a, s1, sizeof s1), LABEL(b), dt_shape_str(b, s2, sizeof s2));
+    return NULL;
+  }
+  int shape[2] = {a->shape[0], b->shape[1]};
+  return finish(t, new_node(t, DT_OP_MATMUL, 2, shape, a, b, NULL));
+}
+
+//---------------------------------------------------------------------------------------------
+// binary elementwise ops with broadcasting of b: ip[0] = mode, ip[1] = repeat
+
+enum { BC_SAME = 0, BC_SCALAR, BC_ROW, BC_COL };
+
+// index of b used for element i of a
+static inline int64_t bidx(const dtTensor* y, int64_t i) {
+  switch (y->ip[0]) {
+    case BC_SAME: return i;
+    case BC_SCALAR: return 0;
+    case BC_ROW: return i % y->src[1]->size;
+    default: return i / y->ip[1];
+  }
+}
+
+// decide how b broadcasts against a; -1 if it does not
+static int broadcast_mode(const dtTensor* a, const dtTensor* b) {
+  if (a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0)
+    return BC_SAME;
+  if (b->size == 1) return BC_SCALAR;
+  if (b->ndim < a->ndim) {
+    int off = a->ndim - b->ndim;
+    if (memcmp(a->shape + off, b->shape, sizeof(int) * (size_t)b->ndim) == 0) return BC_ROW;
+    if (memcmp(a->shape, b->shape, sizeof(int) * (size_t)b->ndim) == 0) return BC_COL;
+  }
+  return -1;
+}
+
+static dtTensor* binary(dtTape* t, int op, dtTensor* a, dtTensor* b) {
+  if (!check_inputs(t, dt_op_name(op), a, b)) return NULL;
+  char lb_a[64], lb_b[64], s1[64], s2[64];
+  if (!b) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_%s: second input is NULL (first %s)", dt_op_name(op),
+                 LABEL(a));
+    return NULL;
+  }
+  int mode = broadcast_mode(a, b);
+  if (mode < 0) {
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_%s: %s %s and %s %s do not broadcast", dt_op_name(op),
+                 LABEL(a), dt_shape_str(a, s1, sizeof s1), LABEL(b),
+                 dt_shape_str(b, s2, sizeof s2));
+    return NULL;
+  }
+  dtTensor* y = new_node(t, op, a->ndim, a->shape, a, b, NULL);
+  if (!y) return NULL;
+  y->ip[0] = mode;
+  y->ip[1] = mode == BC_COL ? (int)(a->size / b->size) : 1;
+  return finish(t, y);
+}
+
+// y = a + s b (s = +1 add, -1 sub); y' = a' + s b'
+static void addsub_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
+  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] + s * b->val[bidx(y, i)];
+  if (y->dot) {
+    for (int64_t i = 0; i < y->size; i++) {
+      float d = a->dot ? a->dot[i] : 0.0f;
+      if (b->dot) d += s * b->dot[bidx(y, i)];
+      y->dot[i] = d;
+    }
+  }
+}
+
+// ga += g, gb += s g (summed over broadcast); same for g'
+static void addsub_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
+  int so = t->second_order;
+  if (needs_grad(a)) {
+    if (!dt_ensure_grad(t, a)) return;
+    for (int64_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
+    if (so)
+      for (int64_t i = 0; i < y->size; i++) a->gdot[i] += y->gdot[i];
+  }
+  if (needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    for (int64_t i = 0; i < y->size; i++) b->grad[bidx(y, i)] += s * y->grad[i];
+    if (so)
+      for (int64_t i = 0; i < y->size; i++) b->gdot[bidx(y, i)] += s * y->gdot[i];
+  }
+}
+
+// y = a b;  y' = a' b + a b'
+static void mul_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] * b->val[bidx(y, i)];
+  if (y->dot) {
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      float d = a->dot ? a->dot[i] * b->val[j] : 0.0f;
+      if (b->dot) d += a->val[i] * b->dot[j];
+      y->dot[i] = d;
+    }
+  }
+}
+
+// ga += g b, gb += g a;  ga' += g' b + g b', gb' += g' a + g a'
+static void mul_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int so = t->second_order;
+  if (needs_grad(a)) {
+    if (!dt_ensure_grad(t, a)) return;
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      a->grad[i] += y->grad[i] * b->val[j];
+      if (so) a->gdot[i] += y->gdot[i] * b->val[j] + (b->dot ? y->grad[i] * b->dot[j] : 0.0f);
+    }
+  }
+  if (needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      b->grad[j] += y->grad[i] * a->val[i];
+      if (so) b->gdot[j] += y->gdot[i] * a->val[i] + (a->dot ? y->grad[i] * a->dot[i] : 0.0f);
+    }
+  }
+}
+
+// y = a / b;  y' = a'/b - a b'/b^2
+static void div_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] / b->val[bidx(y, i)];
+  if (y->dot) {
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      float bv = b->val[j];
+      float d = a->dot ? a->dot[i] / bv : 0.0f;
+      if (b->dot) d -= a->val[i] * b->dot[j] / (bv * bv);
+      y->dot[i] = d;
+    }
+  }
+}
+
+// ga += g/b, gb += -g a/b^2
+// ga' += g'/b - g b'/b^2
+// gb' += -g' a/b^2 - g (a'/b^2 - 2 a b'/b^3)
+static void div_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int so = t->second_order;
+  if (needs_grad(a)) {
+    if (!dt_ensure_grad(t, a)) return;
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      float bv = b->val[j];
+      a->grad[i] += y->grad[i] / bv;
+      if (so) {
+        a->gdot[i] += y->gdot[i] / bv - (b->dot ? y->grad[i] * b->dot[j] / (bv * bv) : 0.0f);
+      }
+    }
+  }
+  if (needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    for (int64_t i = 0; i < y->size; i++) {
+      int64_t j = bidx(y, i);
+      float bv = b->val[j], b2 = bv * bv;
+      b->grad[j] -= y->grad[i] * a->val[i] / b2;
+      if (so) {
+        float da = a->dot ? a->dot[i] / b2 : 0.0f;
+        float db = b->dot ? 2.0f * a->val[i] * b->dot[j] / (b2 * bv) : 0.0f;
+        b->gdot[j] += -y->gdot[i] * a->val[i] / b2 - y->grad[i] * (da - db);
+      }
+    }
+  }
+}
+
+// y = a where a is selected (a <= b for min, a >= b for max), else b; linear in the selection
+static int pick_a(const dtTensor* y, float av, float bv) {
+  return y->op == DT_OP_MIN ? av <= bv : av >= bv;
+}
+
+static void minmax_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  for (int64_t i = 0; i < y->size; i++) {
+    int64_t j = bidx(y, i);
+    int sel = pick_a(y, a->val[i], b->val[j]);
+    y->val[i] = sel ? a->val[i] : b->val[j];
+    if (y->dot) y->dot[i] = sel ? (a->dot ? a->dot[i] : 0.0f) : (b->dot ? b->dot[j] : 0.0f);
+  }
+}
+
+static void minmax_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int so = t->second_order;
+  if (needs_grad(a) && !dt_ensure_grad(t, a)) return;
+  if (needs_grad(b) && !dt_ensure_grad(t, b)) return;
+  for (int64_t i = 0; i < y->size; i++) {
+    int64_t j = bidx(y, i);
+    dtTensor* dst = pick_a(y, a->val[i], b->val[j]) ? a : b;
+    int64_t k = dst == a ? i : j;
+    if (!needs_grad(dst)) continue;
+    dst->grad[k] += y->grad[i];
+    if (so) dst->gdot[k] += y->gdot[i];
+  }
+}
+
+dtTensor* dt_add(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_ADD, a, b); }
+dtTensor* dt_sub(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_SUB, a, b); }
+dtTensor* dt_mul(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_MUL, a, b); }
+dtTensor* dt_div(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_DIV, a, b); }
+dtTensor* dt_minimum(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_MIN, a, b); }
+dtTensor* dt_maximum(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_MAX, a, b); }
+
+//---------------------------------------------------------------------------------------------
+// affine: y = alpha x + beta (fp[0] = alpha, fp[1] = beta)
+
+static void affine_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  float al = y->fp[0], be = y->fp[1];
+  for (int64_t i = 0; i < y->size; i++) y->val[i] = al * x->val[i] + be;
+  if (y->dot)
+    for (int64_t i = 0; i < y->size; i++) y->dot[i] = al * x->dot[i];
+}
+
+static void affine_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  float al = y->fp[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  for (int64_t i = 0; i < y->size; i++) x->grad[i] += al * y->grad[i];
+  if (t->second_order)
+    for (int64_t i = 0; i < y->size; i++) x->gdot[i] += al * y->gdot[i];
+}
+
+dtTensor* dt_affine(dtTape* t, dtTensor* x, float alpha, float beta) {
+  if (!check_inputs(t, "affine", x, NULL)) return NULL;
+  dtTensor* y = new_node(t, DT_OP_AFFINE, x->ndim, x->shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->fp[0] = alpha;
+  y->fp[1] = beta;
+  return finish(t, y);
+}
+
+dtTensor* dt_scale(dtTape* t, dtTensor* x, float alpha) { return dt_affine(t, x, alpha, 0.0f); }
+
+//---------------------------------------------------------------------------------------------
+// unary: y = f(x) with f' and f'' (ip[0] = dtUnary)
+
+// value, first and second derivative of f at x (y = f(x) already known when have_y)
+static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
+  switch (f) {
+    case DT_ELU:
+      if (x > 0) {
+        *v = x, *d1 = 1, *d2 = 0;
+      } else {
+        float e = expf(x);
+        *v = e - 1.0f, *d1 = e, *d2 = e;
+      }
+      return;
+    case DT_RELU:
+      *v = x > 0 ? x : 0, *d1 = x > 0 ? 1.0f : 0.0f, *d2 = 0;
+      return;
+    case DT_TANH: {
+      float y = tanhf(x);
+      *v = y, *d1 = 1 - y * y, *d2 = -2 * y * (1 - y * y);
+      return;
+    }
+    case DT_SIGMOID: {
+      float s = x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+      *v = s, *d1 = s * (1 - s), *d2 = s * (1 - s) * (1 - 2 * s);
+      return;
+    }
+    case DT_EXP: {
+      float e = expf(x);
+      *v = e, *d1 = e, *d2 = e;
+      return;
+    }
+    case DT_LOG:
+      *v = logf(x), *d1 = 1.0f / x, *d2 = -1.0f / (x * x);
+      return;
+    case DT_SOFTPLUS: {
+      float s = x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+      *v = x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
+      *d1 = s, *d2 = s * (1 - s);
+      return;
+    }
+    case DT_SQUARE:
+      *v = x * x, *d1 = 2 * x, *d2 = 2;
+      return;
+    case DT_SQRT: {
+      float r = sqrtf(x);
+      *v = r, *d1 = 0.5f / r, *d2 = -0.25f / (r * x);
+      return;
+    }
+    case DT_RSQRT: {
+      float r = 1.0f / sqrtf(x);
+      *v = r, *d1 = -0.5f * r / x, *d2 = 0.75f * r / (x * x);
+      return;
+    }
+    case DT_NEG:
+      *v = -x, *d1 = -1, *d2 = 0;
+      return;
+  }
+  *v = *d1 = *d2 = NAN;
+}
+
+static void unary_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  int f = y->ip[0];
+  for (int64_t i = 0; i < y->size; i++) {
+    float v, d1, d2;
+    unary_eval(f, x->val[i], &v, &d1, &d2);
+    y->val[i] = v;
+    if (y->dot) y->dot[i] = d1 * x->dot[i];  // y' = f'(x) x'
+  }
+}
+
+// gx += g f'(x);  gx' += g' f'(x) + g f''(x) x'
+static void unary_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  int f = y->ip[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  int so = t->second_order;
+  for (int64_t i = 0; i < y->size; i++) {
+    float v, d1, d2;
+    unary_eval(f, x->val[i], &v, &d1, &d2);
+    x->grad[i] += y->grad[i] * d1;
+    if (so) x->gdot[i] += y->gdot[i] * d1 + (x->dot ? y->grad[i] * d2 * x->dot[i] : 0.0f);
+  }
+}
+
+dtTensor* dt_unary(dtTape* t, dtTensor* x, dtUnary f) {
+  if (!check_inputs(t, "unary", x, NULL)) return NULL;
+  if ((int)f < 0 || f >= DT_UNARY_COUNT) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_unary: unknown function %d", (int)f);
+    return NULL;
+  }
+  dtTensor* y = new_node(t, DT_OP_UNARY, x->ndim, x->shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->ip[0] = f;
+  return finish(t, y);
+}
+
+dtTensor* dt_elu(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_ELU); }
+dtTensor* dt_relu(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_RELU); }
+dtTensor* dt_tanh(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_TANH); }
+dtTensor* dt_sigmoid(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_SIGMOID); }
+dtTensor* dt_exp(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_EXP); }
+dtTensor* dt_log(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_LOG); }
+dtTensor* dt_softplus(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_SOFTPLUS); }
+dtTensor* dt_square(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_SQUARE); }
+
+//---------------------------------------------------------------------------------------------
+// clamp: y = min(max(x, lo), hi); derivative 1 inside [lo, hi] (PyTorch) or everywhere (ST)
+
+static int clamp_pass(const dtTensor* y, float x) {
+  return y->ip[0] || (x >= y->fp[0] && x <= y->fp[1]);
+}
+
+static void clamp_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  float lo = y->fp[0], hi = y->fp[1];
+  for (int64_t i = 0; i < y->size; i++) {
+    float v = x->val[i];
+    y->val[i] = v < lo ? lo : (v > hi ? hi : v);
+    if (y->dot) y->dot[i] = clamp_pass(y, v) ? x->dot[i] : 0.0f;
+  }
+}
+
+static void clamp_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  for (int64_t i = 0; i < y->size; i++) {
+    if (!clamp_pass(y, x->val[i])) continue;
+    x->grad[i] += y->grad[i];
+    if (t->second_order) x->gdot[i] += y->gdot[i];
+  }
+}
+
+dtTensor* dt_clamp(dtTape* t, dtTensor* x, float lo, float hi, int straight_through) {
+  if (!check_inputs(t, "clamp", x, NULL)) return NULL;
+  if (!(lo <= hi)) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_clamp: lo %g > hi %g", (double)lo, (double)hi);
+    return NULL;
+  }
+  dtTensor* y = new_node(t, DT_OP_CLAMP, x->ndim, x->shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->fp[0] = lo;
+  y->fp[1] = hi;
+  y->ip[0] = straight_through ? 1 : 0;
+  return finish(t, y);
+}
+
+//---------------------------------------------------------------------------------------------
+// reductions: x viewed as [outer, n, inner] -> y [outer, inner]; ip = {outer, n, inner},
+// fp[0] = scale (1 for sum, 1/n for mean)
+
+static void reduce_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  int outer = y->ip[0], n = y->ip[1], inner = y->ip[2];
+  float s = y->fp[0];
+  for (int o = 0; o < outer; o++) {
+    for (int i = 0; i < inner; i++) {
+      double acc = 0, accd = 0;
+      for (int k = 0; k < n; k++) {
+        int64_t idx = ((int64_t)o * n + k) * inner + i;
+        acc += x->val[idx];
+        if (y->dot) accd += x->dot[idx];
+      }
+      y->val[(int64_t)o * inner + i] = (float)(acc * s);
+      if (y->dot) y->dot[(int64_t)o * inner + i] = (float)(accd * s);
+    }
+  }
+}
+
+static void reduce_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  int outer = y->ip[0], n = y->ip[1], inner = y->ip[2];
+  float s = y->fp[0];
+  for (int o = 0; o < outer; o++) {
+    for (int k = 0; k < n; k++) {
+      for (int i = 0; i < inner; i++) {
+        int64_t idx = ((int64_t)o * n + k) * inner + i, j = (int64_t)o * inner + i;
+        x->grad[idx] += s * y->grad[j];
+        if (t->second_order) x->gdot[idx] += s * y->gdot[j];
+      }
+    }
+  }
+}
+
+// split x's shape at axis into outer * n * inner; -1 if the axis is out of range
+static int split_axis(const dtTensor* x, int axis, int* outer, int* n, int* inner) {
+  if (axis < 0) axis += x->ndim;
+  if (axis < 0 || axis >= x->ndim) return -1;
+  *outer = 1, *inner = 1;
+  for (int i = 0; i < axis; i++) *outer *= x->shape[i];
+  for (int i = axis + 1; i < x->ndim; i++) *inner *= x->shape[i];
+  *n = x->shape[axis];
+  return axis;
+}
+
+static dtTensor* reduce(dtTape* t, int op, dtTensor* x, int axis) {
+  if (!check_inputs(t, dt_op_name(op), x, NULL)) return NULL;
+  int outer, n, inner, shape[DT_MAX_DIMS], ndim = 0;
+  if (axis == DT_AXIS_ALL) {
+    outer = 1, inner = 1, n = (int)x->size;
+  } else {
+    int ax = split_axis(x, axis, &outer, &n, &inner);
+    if (ax < 0) {
+      char lb_x[64], s1[64];
+      dt_tape_fail(t, DT_ERR_ARG, "dt_%s: axis %d out of range for %s %s", dt_op_name(op),
+                   axis, LABEL(x), dt_shape_str(x, s1, sizeof s1));
+      return NULL;
+    }
+    for (int i = 0; i < x->ndim; i++)
+      if (i != ax) shape[ndim++] = x->shape[i];
+  }
+  dtTensor* y = new_node(t, op, ndim, shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->ip[0] = outer, y->ip[1] = n, y->ip[2] = inner;
+  y->fp[0] = op == DT_OP_MEAN ? (n ? 1.0f / (float)n : 0.0f) : 1.0f;
+  return finish(t, y);
+}
+
+dtTensor* dt_sum(dtTape* t, dtTensor* x, int axis) { return reduce(t, DT_OP_SUM, x, axis); }
+dtTensor* dt_mean(dtTape* t, dtTensor* x, int axis) { return reduce(t, DT_OP_MEAN, x, axis); }
+
+//---------------------------------------------------------------------------------------------
+// concat and slice along an axis: ip = {outer, inner, na, nb} / {outer, inner, n, start}
+
+// copy blocks of a [outer, na, inner] into y [outer, ny, inner] at offset off (or back: dir<0)
+static void block_copy(float* y, const float* a, int outer, int inner, int ny, int na, int off,
+                       int add_back) {
+  for (int o = 0; o < outer; o++) {
+    float* yrow = y + ((int64_t)o * ny + off) * inner;
+    const float* arow = a + (int64_t)o * na * inner;
+    if (!add_back) {
+      memcpy(yrow, arow, (size_t)na * (size_t)inner * sizeof(float));
+    } else {
+      // add_back: a is the destination (grad of the input), y the source
+      float* dst = (float*)arow;
+      for (int64_t k = 0; k < (int64_t)na * inner; k++) dst[k] += yrow[k];
+    }
+  }
+}
+
+static void concat_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int outer = y->ip[0], inner = y->ip[1], na = y->ip[2], nb = y->ip[3], ny = na + nb;
+  block_copy(y->val, a->val, outer, inner, ny, na, 0, 0);
+  block_copy(y->val, b->val, outer, inner, ny, nb, na, 0);
+  if (y->dot) {
+    memset(y->dot, 0, (size_t)y->size * sizeof(float));
+    if (a->dot) block_copy(y->dot, a->dot, outer, inner, ny, na, 0, 0);
+    if (b->dot) block_copy(y->dot, b->dot, outer, inner, ny, nb, na, 0);
+  }
+}
+
+static void concat_backward(dtTape* t, dtTensor* y) {
+  dtTensor *a = y->src[0], *b = y->src[1];
+  int outer = y->ip[0], inner = y->ip[1], na = y->ip[2], nb = y->ip[3], ny = na + nb;
+  if (needs_grad(a)) {
+    if (!dt_ensure_grad(t, a)) return;
+    block_copy(y->grad, a->grad, outer, inner, ny, na, 0, 1);
+    if (t->second_order) block_copy(y->gdot, a->gdot, outer, inner, ny, na, 0, 1);
+  }
+  if (needs_grad(b)) {
+    if (!dt_ensure_grad(t, b)) return;
+    block_copy(y->grad, b->grad, outer, inner, ny, nb, na, 1);
+    if (t->second_order) block_copy(y->gdot, b->gdot, outer, inner, ny, nb, na, 1);
+  }
+}
+
+dtTensor* dt_concat(dtTape* t, dtTensor* a, dtTensor* b, int axis) {
+  if (!check_inputs(t, "concat", a, b)) return NULL;
+  char lb_a[64], lb_b[64], s1[64], s2[64];
+  int outer, na, inner, ax = b ? split_axis(a, axis, &outer, &na, &inner) : -1;
+  int ok = ax >= 0 && b->ndim == a->ndim;
+  for (int i = 0; ok && i < a->ndim; i++)
+    if (i != ax && a->shape[i] != b->shape[i]) ok = 0;
+  if (!ok) {
+    dt_tape_fail(t, b ? DT_ERR_SHAPE : DT_ERR_ARG, "dt_concat: %s %s and %s %s along axis %d",
+                 LABEL(a), dt_shape_str(a, s1, sizeof s1), LABEL(b),
+                 dt_shape_str(b, s2, sizeof s2), axis);
+    return NULL;
+  }
+  int shape[DT_MAX_DIMS];
+  memcpy(shape, a->shape, sizeof shape);
+  shape[ax] = a->shape[ax] + b->shape[ax];
+  dtTensor* y = new_node(t, DT_OP_CONCAT, a->ndim, shape, a, b, NULL);
+  if (!y) return NULL;
+  y->ip[0] = outer, y->ip[1] = inner, y->ip[2] = na, y->ip[3] = b->shape[ax];
+  return finish(t, y);
+}
+
+static void slice_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  int outer = y->ip[0], inner = y->ip[1], n = y->ip[2], start = y->ip[3];
+  int len = (int)(y->size / ((int64_t)outer * inner));
+  for (int o = 0; o < outer; o++) {
+    size_t bytes = (size_t)len * (size_t)inner * sizeof(float);
+    int64_t src = ((int64_t)o * n + start) * inner, dst = (int64_t)o * len * inner;
+    memcpy(y->val + dst, x->val + src, bytes);
+    if (y->dot) memcpy(y->dot + dst, x->dot + src, bytes);
+  }
+}
+
+static void slice_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  int outer = y->ip[0], inner = y->ip[1], n = y->ip[2], start = y->ip[3];
+  int64_t len = y->size / ((int64_t)outer * inner);
+  for (int o = 0; o < outer; o++) {
+    int64_t src = ((int64_t)o * n + start) * inner, dst = (int64_t)o * len * inner;
+    for (int64_t k = 0; k < len * inner; k++) {
+      x->grad[src + k] += y->grad[dst + k];
+      if (t->second_order) x->gdot[src + k] += y->gdot[dst + k];
+    }
+  }
+}
+
+dtTensor* dt_slice(dtTape* t, dtTensor* x, int axis, int start, int len) {
+  if (!check_inputs(t, "slice", x, NULL)) return NULL;
+  int outer, n, inner, ax = split_axis(x, axis, &outer, &n, &inner);
+  if (ax < 0 || start < 0 || len < 0 || start + len > n) {
+    char lb_x[64], s1[64];
+    dt_tape_fail(t, DT_ERR_ARG, "dt_slice: [%d, %d) along axis %d is outside %s %s", start,
+                 start + len, axis, LABEL(x), dt_shape_str(x, s1, sizeof s1));
+    return NULL;
+  }
+  int shape[DT_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  shape[ax] = len;
+  dtTensor* y = new_node(t, DT_OP_SLICE, x->ndim, shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->ip[0] = outer, y->ip[1] = inner, y->ip[2] = n, y->ip[3] = start;
+  return finish(t, y);
+}
+
+//---------------------------------------------------------------------------------------------
+// reshape: same values
+
+static void reshape_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  memcpy(y->val, x->val, (size_t)y->size * sizeof(float));
+  if (y->dot) memcpy(y->dot, x->dot, (size_t)y->size * sizeof(float));
+}
+
+static void reshape_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  for (int64_t i = 0; i < y->size; i++) x->grad[i] += y->grad[i];
+  if (t->second_order)
+    for (int64_t i = 0; i < y->size; i++) x->gdot[i] += y->gdot[i];
+}
+
+dtTensor* dt_reshape(dtTape* t, dtTensor* x, int ndim, const int* shape) {
+  if (!check_inputs(t, "reshape", x, NULL)) return NULL;
+  int64_t size = 1;
+  for (int i = 0; i < ndim && ndim <= DT_MAX_DIMS; i++) size *= shape[i] < 0 ? -1 : shape[i];
+  if (ndim < 0 || ndim > DT_MAX_DIMS || size != x->size) {
+    char lb_x[64], s1[64];
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_reshape: %s %s cannot take a shape of %lld elements",
+                 LABEL(x), dt_shape_str(x, s1, sizeof s1), (long long)size);
+    return NULL;
+  }
+  return finish(t, new_node(t, DT_OP_RESHAPE, ndim, shape, x, NULL, NULL));
+}
+
+//---------------------------------------------------------------------------------------------
+// gather rows: y[i] = x[idx[i]] along axis 0 (aux = copy of idx, ip[0] = row length)
+
+static void gather_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  const int* idx = y->aux;
+  int row = y->ip[0], n = y->shape[0];
+  for (int i = 0; i < n; i++) {
+    memcpy(y->val + (int64_t)i * row, x->val + (int64_t)idx[i] * row, (size_t)row * sizeof(float));
+    if (y->dot)
+      memcpy(y->dot + (int64_t)i * row, x->dot + (int64_t)idx[i] * row,
+             (size_t)row * sizeof(float));
+  }
+}
+
+static void gather_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  const int* idx = y->aux;
+  int row = y->ip[0], n = y->shape[0];
+  for (int i = 0; i < n; i++) {
+    for (int k = 0; k < row; k++) {
+      x->grad[(int64_t)idx[i] * row + k] += y->grad[(int64_t)i * row + k];
+      if (t->second_order) x->gdot[(int64_t)idx[i] * row + k] += y->gdot[(int64_t)i * row + k];
+    }
+  }
+}
+
+dtTensor* dt_gather(dtTape* t, dtTensor* x, const int* idx, int n) {
+  if (!check_inputs(t, "gather", x, NULL)) return NULL;
+  char lb_x[64], s1[64];
+  if (x->ndim < 1 || n < 0 || (n > 0 && !idx)) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_gather: bad input %s %s or index list", LABEL(x),
+                 dt_shape_str(x, s1, sizeof s1));
+    return NULL;
+  }
+  for (int i = 0; i < n; i++) {
+    if (idx[i] < 0 || idx[i] >= x->shape[0]) {
+      dt_tape_fail(t, DT_ERR_ARG, "dt_gather: index %d at position %d is outside %s %s",
+                   idx[i], i, LABEL(x), dt_shape_str(x, s1, sizeof s1));
+      return NULL;
+    }
+  }
+  int shape[DT_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  shape[0] = n;
+  dtTensor* y = new_node(t, DT_OP_GATHER, x->ndim, shape, x, NULL, NULL);
+  if (!y) return NULL;
+  int* copy = (int*)dt_node_floats(t, n > 0 ? n : 1, 0);  // int and float have the same size
+  if (!copy) return NULL;
+  memcpy(copy, idx, (size_t)n * sizeof(int));
+  y->aux = copy;
+  y->ip[0] = (int)(x->size / (x->shape[0] ? x->shape[0] : 1));
+  return finish(t, y);
+}
+
+//---------------------------------------------------------------------------------------------
+// composites (their derivatives come from the primitives above)
+
+dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
+  if (!check_inputs(t, "layernorm", x, NULL)) return NULL;
+  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm
+  dtTensor* mu = dt_mean(t, x, -1);
+  dtTensor* xc = dt_sub(t, x, mu);
+  dtTensor* var = dt_mean(t, dt_square(t, xc), -1);
+  dtTensor* rstd = dt_unary(t, dt_affine(t, var, 1.0f, eps), DT_RSQRT);
+  dtTensor* y = dt_mul(t, xc, rstd);
+  if (gain) y = dt_mul(t, y, gain);
+  if (bias) y = dt_add(t, y, bias);
+  return y;
+}
+
+dtTensor* dt_mse(dtTape* t, dtTensor* a, dtTensor* b) {
+  return dt_mean(t, dt_square(t, dt_sub(t, a, b)), DT_AXIS_ALL);
+}
+
+//---------------------------------------------------------------------------------------------
+// the table
+
+static void leaf_forward(dtTape* t, dtTensor* y) { (void)t, (void)y; }
+static void leaf_backward(dtTape* t, dtTensor* y) { (void)t, (void)y; }
+
+const dtOpDef dt_op_table[DT_OP_COUNT] = {
+    [DT_OP_LEAF] = {"leaf", leaf_forward, leaf_backward},
+    [DT_OP_LINEAR] = {"linear", linear_forward, linear_backward},
+    [DT_OP_MATMUL] = {"matmul", matmul_forward, matmul_backward},
+    [DT_OP_ADD] = {"add", addsub_forward, addsub_backward},
+    [DT_OP_SUB] = {"sub", addsub_forward, addsub_backward},
+    [DT_OP_MUL] = {"mul", mul_forward, mul_backward},
+    [DT_OP_DIV] = {"div", div_forward, div_backward},
+    [DT_OP_MIN] = {"minimum", minmax_forward, minmax_backward},
+    [DT_OP_MAX] = {"maximum", minmax_forward, minmax_backward},
+    [DT_OP_AFFINE] = {"affine", affine_forward, affine_backward},
+    [DT_OP_UNARY] = {"unary", unary_forward, unary_backward},
+    [DT_OP_CLAMP] = {"clamp", clamp_forward, clamp_backward},
+    [DT_OP_SUM] = {"sum", reduce_forward, reduce_backward},
+    [DT_OP_MEAN] = {"mean", reduce_forward, reduce_backward},
+    [DT_OP_CONCAT] = {"concat", concat_forward, concat_backward},
+    [DT_OP_SLICE] = {"slice", slice_forward, slice_backward},
+    [DT_OP_RESHAPE] = {"reshape", reshape_forward, reshape_backward},
+    [DT_OP_GATHER] = {"gather", gather_forward, gather_backward},
+};
+
+const char* dt_op_name(int op) {
+  return op >= 0 && op < DT_OP_COUNT ? dt_op_table[op].name : "unknown";
+}
+
+const char* dt_unary_name(int f) {
+  static const char* names[DT_UNARY_COUNT] = {"elu",      "relu",   "tanh", "sigmoid",
+                                              "exp",      "log",    "softplus", "square",
+                                              "sqrt",     "rsqrt",  "neg"};
+  return f >= 0 && f < DT_UNARY_COUNT ? names[f] : "unknown";
+}

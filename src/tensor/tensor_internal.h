@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+// Internal declarations shared by the tape and the op table.
+#ifndef DIFFTOP_TENSOR_INTERNAL_H
+#define DIFFTOP_TENSOR_INTERNAL_H
+
+#include "difftop/tensor.h"
+
+struct dtTape {
+  dtArena arena;
+  dtTensor* last;    // most recent node
+  int count;         // nodes since the last reset
+  int second_order;  // some input carries a tangent: backward also propagates gdot
+  int check_finite;
+  dtStatus status;   // first error since the last reset
+  char msg[512];
+};
+
+// One row of the op table: the forward (values and tangents) beside the backward.
+typedef struct dtOpDef {
+  const char* name;
+  void (*forward)(dtTape* t, dtTensor* y);   // fills y->val (and y->dot when inputs have one)
+  void (*backward)(dtTape* t, dtTensor* y);  // adds into the inputs' grad (and gdot)
+} dtOpDef;
+
+extern const dtOpDef dt_op_table[DT_OP_COUNT];
+
+// Record the tape's first error (and this thread's last error); returns status.
+dtStatus dt_tape_fail(dtTape* t, dtStatus status, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// A new node on the tape with uninitialised values.
+dtTensor* dt_node(dtTape* t, int op, int ndim, const int* shape);
+
+// Floats from the tape arena (zeroed when zero != 0); records an error on failure.
+float* dt_node_floats(dtTape* t, int64_t n, int zero);
+
+// Allocate y->dot (zeros) if missing; 0 on failure.
+int dt_ensure_dot(dtTape* t, dtTensor* y);
+
+// Allocate x->grad (and x->gdot on second-order tapes) if missing; 0 on failure.
+int dt_ensure_grad(dtTape* t, dtTensor* x);
+
+// 'name' or op#id of a tensor, for messages.
+const char* dt_label(const dtTensor* x, char* buf, size_t n);
+
+#endif
