@@ -80,6 +80,9 @@ DTAPI const char* dt_tape_error(const dtTape* tape);
 // Turn per-op finite checks on or off.
 DTAPI void dt_tape_set_check_finite(dtTape* tape, int on);
 
+// Let parameters receive gradients on this tape (on = 1, the default) or skip them (0).
+DTAPI void dt_tape_set_param_grads(dtTape* tape, int on);
+
 // Bytes of the tape's arena in use now, and the most ever used.
 DTAPI void dt_tape_memory(const dtTape* tape, size_t* used, size_t* high_water,
                           size_t* capacity);
@@ -145,6 +148,7 @@ typedef enum dtOp {
   DT_OP_SLICE,      // [start, start+len) along an axis
   DT_OP_RESHAPE,    // same values, new shape
   DT_OP_GATHER,     // rows of x picked by integer indices
+  DT_OP_CUSTOM,     // a user function with derivative callbacks (dtScalarFn)
   DT_OP_COUNT
 } dtOp;
 
@@ -244,6 +248,24 @@ DTAPI dtTensor* dt_reshape(dtTape* t, dtTensor* x, int ndim, const int* shape);
 
 // Rows of x (along axis 0) at idx[0..n): y[i] = x[idx[i]].
 DTAPI dtTensor* dt_gather(dtTape* t, dtTensor* x, const int* idx, int n);
+
+// A user scalar function f(a, x) per batch row, with derivative callbacks, for objectives
+// written in plain C. Callbacks return 0 on success; anything else becomes a tape error.
+typedef struct dtScalarFn {
+  int na;      // values of a per row
+  int nx;      // values of x per row (0: no x)
+  void* user;  // passed to the callbacks
+  // f [B], and its gradients ga = df/da [B, na] and gx = df/dx [B, nx] (gx NULL: not needed)
+  int (*eval)(void* user, int B, const float* a, const float* x, float* f, float* ga, float* gx);
+  // joint Hessian-vector product: ha = Haa da + Hax dx [B, na], hx = Hxa da + Hxx dx [B, nx]
+  // (dx NULL means zero; hx NULL: not needed)
+  int (*hvp)(void* user, int B, const float* a, const float* x, const float* da, const float* dx,
+             float* ha, float* hx);
+  const char* name;  // used in messages
+} dtScalarFn;
+
+// y [B] = f(a, x) for a [B, na] and x [B, nx] (x may be NULL when nx = 0); fn must outlive the tape.
+DTAPI dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).
 DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps);

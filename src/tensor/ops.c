@@ -46,7 +46,11 @@ static void gemm_nt_acc(int m, int n, int k, const float* a, const float* b, flo
   gemm_nt(m, n, k, a, b, y, 1.0f);
 }
 
-static int needs_grad(const dtTensor* x) { return x && (x->flags & DT_REQUIRES_GRAD); }
+// x receives gradients: it asks for them, and it is not a parameter on a tape that skips them
+static int needs_grad(const dtTape* t, const dtTensor* x) {
+  if (!x || !(x->flags & DT_REQUIRES_GRAD)) return 0;
+  return !((x->flags & DT_PARAM) && t->no_param_grads);
+}
 
 static int has_dot(const dtTensor* x) { return x && x->dot; }
 
@@ -58,7 +62,7 @@ static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTenso
   y->src[0] = a;
   y->src[1] = b;
   y->src[2] = c;
-  if (needs_grad(a) || needs_grad(b) || needs_grad(c)) y->flags |= DT_REQUIRES_GRAD;
+  if (needs_grad(t, a) || needs_grad(t, b) || needs_grad(t, c)) y->flags |= DT_REQUIRES_GRAD;
   return y;
 }
 
@@ -129,7 +133,7 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
   int so = t->second_order;
   // gx += g W;  gx' += g' W + g W'
-  if (needs_grad(x)) {
+  if (needs_grad(t, x)) {
     if (!dt_ensure_grad(t, x)) return;
     gemm_nn_acc(M, in, out, y->grad, W->val, x->grad);
     if (so) {
@@ -138,7 +142,7 @@ static void linear_backward(dtTape* t, dtTensor* y) {
     }
   }
   // gW += g^T x;  gW' += g'^T x + g^T x'
-  if (needs_grad(W)) {
+  if (needs_grad(t, W)) {
     if (!dt_ensure_grad(t, W)) return;
     gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
     if (so) {
@@ -147,7 +151,7 @@ static void linear_backward(dtTape* t, dtTensor* y) {
     }
   }
   // gb += column sums of g (and g')
-  if (b && needs_grad(b)) {
+  if (b && needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     for (int i = 0; i < M; i++)
       for (int j = 0; j < out; j++) b->grad[j] += y->grad[i * out + j];
@@ -204,7 +208,7 @@ static void matmul_backward(dtTape* t, dtTensor* y) {
   int m = a->shape[0], k = a->shape[1], n = b->shape[1];
   int so = t->second_order;
   // ga += g b^T;  ga' += g' b^T + g b'^T
-  if (needs_grad(a)) {
+  if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
     gemm_nt_acc(m, k, n, y->grad, b->val, a->grad);
     if (so) {
@@ -213,7 +217,7 @@ static void matmul_backward(dtTape* t, dtTensor* y) {
     }
   }
   // gb += a^T g;  gb' += a^T g' + a'^T g
-  if (needs_grad(b)) {
+  if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     gemm_tn_acc(k, n, m, a->val, y->grad, b->grad);
     if (so) {
@@ -305,13 +309,13 @@ static void addsub_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
   int so = t->second_order;
-  if (needs_grad(a)) {
+  if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
     for (int64_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
     if (so)
       for (int64_t i = 0; i < y->size; i++) a->gdot[i] += y->gdot[i];
   }
-  if (needs_grad(b)) {
+  if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     for (int64_t i = 0; i < y->size; i++) b->grad[bidx(y, i)] += s * y->grad[i];
     if (so)
@@ -338,7 +342,7 @@ static void mul_forward(dtTape* t, dtTensor* y) {
 static void mul_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   int so = t->second_order;
-  if (needs_grad(a)) {
+  if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
     for (int64_t i = 0; i < y->size; i++) {
       int64_t j = bidx(y, i);
@@ -346,7 +350,7 @@ static void mul_backward(dtTape* t, dtTensor* y) {
       if (so) a->gdot[i] += y->gdot[i] * b->val[j] + (b->dot ? y->grad[i] * b->dot[j] : 0.0f);
     }
   }
-  if (needs_grad(b)) {
+  if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     for (int64_t i = 0; i < y->size; i++) {
       int64_t j = bidx(y, i);
@@ -378,7 +382,7 @@ static void div_forward(dtTape* t, dtTensor* y) {
 static void div_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   int so = t->second_order;
-  if (needs_grad(a)) {
+  if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
     for (int64_t i = 0; i < y->size; i++) {
       int64_t j = bidx(y, i);
@@ -389,7 +393,7 @@ static void div_backward(dtTape* t, dtTensor* y) {
       }
     }
   }
-  if (needs_grad(b)) {
+  if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     for (int64_t i = 0; i < y->size; i++) {
       int64_t j = bidx(y, i);
@@ -423,13 +427,13 @@ static void minmax_forward(dtTape* t, dtTensor* y) {
 static void minmax_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   int so = t->second_order;
-  if (needs_grad(a) && !dt_ensure_grad(t, a)) return;
-  if (needs_grad(b) && !dt_ensure_grad(t, b)) return;
+  if (needs_grad(t, a) && !dt_ensure_grad(t, a)) return;
+  if (needs_grad(t, b) && !dt_ensure_grad(t, b)) return;
   for (int64_t i = 0; i < y->size; i++) {
     int64_t j = bidx(y, i);
     dtTensor* dst = pick_a(y, a->val[i], b->val[j]) ? a : b;
     int64_t k = dst == a ? i : j;
-    if (!needs_grad(dst)) continue;
+    if (!needs_grad(t, dst)) continue;
     dst->grad[k] += y->grad[i];
     if (so) dst->gdot[k] += y->gdot[i];
   }
@@ -457,7 +461,7 @@ static void affine_forward(dtTape* t, dtTensor* y) {
 static void affine_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
   float al = y->fp[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   for (int64_t i = 0; i < y->size; i++) x->grad[i] += al * y->grad[i];
   if (t->second_order)
     for (int64_t i = 0; i < y->size; i++) x->gdot[i] += al * y->gdot[i];
@@ -551,7 +555,7 @@ static void unary_forward(dtTape* t, dtTensor* y) {
 static void unary_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
   int f = y->ip[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   int so = t->second_order;
   for (int64_t i = 0; i < y->size; i++) {
     float v, d1, d2;
@@ -602,7 +606,7 @@ static void clamp_forward(dtTape* t, dtTensor* y) {
 
 static void clamp_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   for (int64_t i = 0; i < y->size; i++) {
     if (!clamp_pass(y, x->val[i])) continue;
     x->grad[i] += y->grad[i];
@@ -649,7 +653,7 @@ static void reduce_forward(dtTape* t, dtTensor* y) {
 
 static void reduce_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   int outer = y->ip[0], n = y->ip[1], inner = y->ip[2];
   float s = y->fp[0];
   for (int o = 0; o < outer; o++) {
@@ -735,12 +739,12 @@ static void concat_forward(dtTape* t, dtTensor* y) {
 static void concat_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   int outer = y->ip[0], inner = y->ip[1], na = y->ip[2], nb = y->ip[3], ny = na + nb;
-  if (needs_grad(a)) {
+  if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
     block_copy(y->grad, a->grad, outer, inner, ny, na, 0, 1);
     if (t->second_order) block_copy(y->gdot, a->gdot, outer, inner, ny, na, 0, 1);
   }
-  if (needs_grad(b)) {
+  if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     block_copy(y->grad, b->grad, outer, inner, ny, nb, na, 1);
     if (t->second_order) block_copy(y->gdot, b->gdot, outer, inner, ny, nb, na, 1);
@@ -784,7 +788,7 @@ static void slice_forward(dtTape* t, dtTensor* y) {
 
 static void slice_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   int outer = y->ip[0], inner = y->ip[1], n = y->ip[2], start = y->ip[3];
   int64_t len = y->size / ((int64_t)outer * inner);
   for (int o = 0; o < outer; o++) {
@@ -826,7 +830,7 @@ static void reshape_forward(dtTape* t, dtTensor* y) {
 
 static void reshape_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   for (int64_t i = 0; i < y->size; i++) x->grad[i] += y->grad[i];
   if (t->second_order)
     for (int64_t i = 0; i < y->size; i++) x->gdot[i] += y->gdot[i];
@@ -863,7 +867,7 @@ static void gather_forward(dtTape* t, dtTensor* y) {
 
 static void gather_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   const int* idx = y->aux;
   int row = y->ip[0], n = y->shape[0];
   for (int i = 0; i < n; i++) {
@@ -899,6 +903,113 @@ dtTensor* dt_gather(dtTape* t, dtTensor* x, const int* idx, int n) {
   memcpy(copy, idx, (size_t)n * sizeof(int));
   y->aux = copy;
   y->ip[0] = (int)(x->size / (x->shape[0] ? x->shape[0] : 1));
+  return finish(t, y);
+}
+
+//---------------------------------------------------------------------------------------------
+// custom scalar function: y_b = f(a_b, x_b); aux holds fn, then ga [B,na] and gx [B,nx]
+
+typedef struct customAux {
+  const dtScalarFn* fn;
+  float* ga;
+  float* gx;
+  int B;
+} customAux;
+
+static void custom_fail(dtTape* t, const dtScalarFn* fn, const char* what, int code) {
+  dt_tape_fail(t, DT_ERR_ARG, "dt_custom: callback %s of '%s' failed with code %d", what,
+               fn->name ? fn->name : "user function", code);
+}
+
+static void custom_forward(dtTape* t, dtTensor* y) {
+  customAux* ax = y->aux;
+  const dtScalarFn* fn = ax->fn;
+  dtTensor *a = y->src[0], *x = y->src[1];
+  int rc = fn->eval(fn->user, ax->B, a->val, x ? x->val : NULL, y->val, ax->ga, ax->gx);
+  if (rc) {
+    custom_fail(t, fn, "eval", rc);
+    return;
+  }
+  // y' = ga . a' + gx . x'
+  if (y->dot) {
+    for (int b = 0; b < ax->B; b++) {
+      double d = 0;
+      if (a->dot)
+        for (int i = 0; i < fn->na; i++) d += ax->ga[b * fn->na + i] * a->dot[b * fn->na + i];
+      if (x && x->dot && ax->gx)
+        for (int i = 0; i < fn->nx; i++) d += ax->gx[b * fn->nx + i] * x->dot[b * fn->nx + i];
+      y->dot[b] = (float)d;
+    }
+  }
+}
+
+// ga += g f_a;  ga' += g' f_a + g (Haa a' + Hax x');  same for x
+static void custom_backward(dtTape* t, dtTensor* y) {
+  customAux* ax = y->aux;
+  const dtScalarFn* fn = ax->fn;
+  dtTensor *a = y->src[0], *x = y->src[1];
+  int B = ax->B, na = fn->na, nx = fn->nx;
+  int want_a = needs_grad(t, a), want_x = x && needs_grad(t, x);
+  if (want_a && !dt_ensure_grad(t, a)) return;
+  if (want_x && !dt_ensure_grad(t, x)) return;
+  for (int b = 0; b < B; b++) {
+    if (want_a)
+      for (int i = 0; i < na; i++) a->grad[b * na + i] += y->grad[b] * ax->ga[b * na + i];
+    if (want_x)
+      for (int i = 0; i < nx; i++) x->grad[b * nx + i] += y->grad[b] * ax->gx[b * nx + i];
+  }
+  if (!t->second_order) return;
+  float* ha = NULL;
+  float* hx = NULL;
+  int tangents = a->dot || (x && x->dot);
+  if (tangents) {
+    ha = dt_node_floats(t, (int64_t)B * na, 1);
+    hx = nx ? dt_node_floats(t, (int64_t)B * nx, 1) : NULL;
+    float* da = a->dot ? a->dot : dt_node_floats(t, (int64_t)B * na, 1);
+    if (!ha || !da || (nx && !hx)) return;
+    int rc = fn->hvp(fn->user, B, a->val, x ? x->val : NULL, da, x ? x->dot : NULL, ha, hx);
+    if (rc) {
+      custom_fail(t, fn, "hvp", rc);
+      return;
+    }
+  }
+  for (int b = 0; b < B; b++) {
+    if (want_a)
+      for (int i = 0; i < na; i++)
+        a->gdot[b * na + i] += y->gdot[b] * ax->ga[b * na + i] + (ha ? y->grad[b] * ha[b * na + i] : 0);
+    if (want_x)
+      for (int i = 0; i < nx; i++)
+        x->gdot[b * nx + i] += y->gdot[b] * ax->gx[b * nx + i] + (hx ? y->grad[b] * hx[b * nx + i] : 0);
+  }
+}
+
+dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn) {
+  if (!check_inputs(t, "custom", a, NULL)) return NULL;
+  char lb_a[64], lb_x[64], s1[64], s2[64];
+  if (!fn || !fn->eval || !fn->hvp || fn->na <= 0 || fn->nx < 0) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_custom: function description is NULL or incomplete");
+    return NULL;
+  }
+  int B = a->ndim >= 1 ? a->shape[0] : 1;
+  int ok = a->ndim == 2 && a->shape[1] == fn->na;
+  if (fn->nx) ok = ok && x && x->ndim == 2 && x->shape[0] == B && x->shape[1] == fn->nx;
+  if (!ok) {
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_custom: '%s' takes a [B, %d] and x [B, %d]; got %s %s and %s %s",
+                 fn->name ? fn->name : "user function", fn->na, fn->nx, LABEL(a),
+                 dt_shape_str(a, s1, sizeof s1), LABEL(x), dt_shape_str(x, s2, sizeof s2));
+    return NULL;
+  }
+  int shape[1] = {B};
+  dtTensor* y = new_node(t, DT_OP_CUSTOM, 1, shape, a, fn->nx ? x : NULL, NULL);
+  if (!y) return NULL;
+  customAux* ax = (customAux*)dt_node_floats(t, (int64_t)((sizeof(customAux) + 3) / 4), 1);
+  if (!ax) return NULL;
+  ax->fn = fn;
+  ax->B = B;
+  ax->ga = dt_node_floats(t, (int64_t)B * fn->na, 1);
+  ax->gx = fn->nx ? dt_node_floats(t, (int64_t)B * fn->nx, 1) : NULL;
+  if (!ax->ga || (fn->nx && !ax->gx)) return NULL;
+  y->aux = ax;
   return finish(t, y);
 }
 
@@ -947,6 +1058,7 @@ const dtOpDef dt_op_table[DT_OP_COUNT] = {
     [DT_OP_SLICE] = {"slice", slice_forward, slice_backward},
     [DT_OP_RESHAPE] = {"reshape", reshape_forward, reshape_backward},
     [DT_OP_GATHER] = {"gather", gather_forward, gather_backward},
+    [DT_OP_CUSTOM] = {"custom", custom_forward, custom_backward},
 };
 
 const char* dt_op_name(int op) {

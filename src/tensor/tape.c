@@ -48,6 +48,10 @@ void dt_tape_set_check_finite(dtTape* t, int on) {
   if (t) t->check_finite = on;
 }
 
+void dt_tape_set_param_grads(dtTape* t, int on) {
+  if (t) t->no_param_grads = !on;
+}
+
 void dt_tape_memory(const dtTape* t, size_t* used, size_t* high_water, size_t* capacity) {
   if (used) *used = t->arena.used;
   if (high_water) *high_water = t->arena.high_water;

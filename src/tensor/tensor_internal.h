@@ -11,6 +11,7 @@ struct dtTape {
   int count;         // nodes since the last reset
   int second_order;  // some input carries a tangent: backward also propagates gdot
   int check_finite;
+  int no_param_grads;  // parameters get no gradients (solver iterations)
   dtStatus status;   // first error since the last reset
   char msg[512];
 };
