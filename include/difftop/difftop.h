@@ -7,5 +7,7 @@
 #include "base.h"
 #include "tensor.h"
 #include "nn.h"
+#include "trajopt.h"
+#include "env.h"
 
 #endif
