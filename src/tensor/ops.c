@@ -907,12 +907,22 @@ dtTensor* dt_gather(dtTape* t, dtTensor* x, const int* idx, int n) {
 
 dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
   if (!check_inputs(t, "layernorm", x, NULL)) return NULL;
-  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm
-  dtTensor* mu = dt_mean(t, x, -1);
-  dtTensor* xc = dt_sub(t, x, mu);
+  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm. The row
+  // statistics must broadcast as a column; with x [n, n] (or [n, n, n]) a statistic of shape
+  // x.shape[:-1] equals x's trailing shape and would broadcast as a row, so x is viewed as
+  // [rows, 1, d]: its statistics [rows, 1] can only match as a column (or a scalar).
+  dtTensor* xv = x;
+  if (x->ndim >= 2) {
+    int d = x->shape[x->ndim - 1];
+    int shape3[3] = {d ? (int)(x->size / d) : 0, 1, d};
+    xv = dt_reshape(t, x, 3, shape3);
+  }
+  dtTensor* mu = dt_mean(t, xv, -1);
+  dtTensor* xc = dt_sub(t, xv, mu);
   dtTensor* var = dt_mean(t, dt_square(t, xc), -1);
   dtTensor* rstd = dt_unary(t, dt_affine(t, var, 1.0f, eps), DT_RSQRT);
   dtTensor* y = dt_mul(t, xc, rstd);
+  if (xv != x) y = dt_reshape(t, y, x->ndim, x->shape);
   if (gain) y = dt_mul(t, y, gain);
   if (bias) y = dt_add(t, y, bias);
   return y;
