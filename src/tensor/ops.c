@@ -5,6 +5,7 @@
 // J^T g' + (dJ^T) g into their g', where dJ is J's derivative along the input tangents.
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tensor_internal.h"
@@ -73,11 +74,16 @@ static dtTensor* finish(dtTape* t, dtTensor* y) {
   if (t->check_finite) {
     for (int64_t i = 0; i < y->size; i++) {
       if (!isfinite(y->val[i])) {
-        char lb_y[64], lb_a[64];
+        char lb_y[64], lb_a[64], op[48];
         dtTensor* a = y->src[0];
+        // name the function of a unary node ("unary(log)"): "unary" alone does not say which
+        if (y->op == DT_OP_UNARY) {
+          snprintf(op, sizeof op, "unary(%s)", dt_unary_name(y->ip[0]));
+        } else {
+          snprintf(op, sizeof op, "%s", dt_op_name(y->op));
+        }
         dt_tape_fail(t, DT_ERR_NONFINITE, "dt_%s: non-finite value %g at element %lld of %s "
-                     "(input %s)", dt_op_name(y->op), (double)y->val[i], (long long)i,
-                     LABEL(y), LABEL(a));
+                     "(input %s)", op, (double)y->val[i], (long long)i, LABEL(y), LABEL(a));
         return NULL;
       }
     }
