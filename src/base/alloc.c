@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Replaceable, 64-byte aligned allocation and the arena (bump allocator).
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,8 +82,9 @@ void dt_arena_destroy(dtArena* arena) {
 }
 
 void* dt_arena_alloc(dtArena* arena, size_t bytes) {
-  // align the current position, then bump
-  size_t start = (arena->used + DT_ALIGN - 1) & ~(size_t)(DT_ALIGN - 1);
+  // align the current address (not just the offset: placed memory may be unaligned), then bump
+  size_t pad = (size_t)(-((uintptr_t)arena->base + arena->used)) & (size_t)(DT_ALIGN - 1);
+  size_t start = arena->used + pad;
   if (start > arena->capacity || bytes > arena->capacity - start) {
     dt_error(DT_ERR_NOMEM, "arena full: %zu bytes requested, %zu of %zu in use", bytes,
              arena->used, arena->capacity);

@@ -55,7 +55,11 @@ float dt_rng_normal(dtRng* rng) {
 }
 
 void dt_rng_fill_uniform(dtRng* rng, float* x, size_t n, float lo, float hi) {
-  for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)dt_rng_uniform(rng);
+  for (size_t i = 0; i < n; i++) {
+    // u < 1 in double can round up to hi in float: keep the interval half-open
+    float v = lo + (hi - lo) * (float)dt_rng_uniform(rng);
+    x[i] = v < hi || !(lo < hi) ? v : nextafterf(hi, lo);
+  }
 }
 
 void dt_rng_fill_normal(dtRng* rng, float* x, size_t n, float mean, float std) {

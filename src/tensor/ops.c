@@ -5,6 +5,7 @@
 // J^T g' + (dJ^T) g into their g', where dJ is J's derivative along the input tangents.
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tensor_internal.h"
@@ -77,11 +78,16 @@ static dtTensor* finish(dtTape* t, dtTensor* y) {
   if (t->check_finite) {
     for (int64_t i = 0; i < y->size; i++) {
       if (!isfinite(y->val[i])) {
-        char lb_y[64], lb_a[64];
+        char lb_y[64], lb_a[64], op[48];
         dtTensor* a = y->src[0];
+        // name the function of a unary node ("unary(log)"): "unary" alone does not say which
+        if (y->op == DT_OP_UNARY) {
+          snprintf(op, sizeof op, "unary(%s)", dt_unary_name(y->ip[0]));
+        } else {
+          snprintf(op, sizeof op, "%s", dt_op_name(y->op));
+        }
         dt_tape_fail(t, DT_ERR_NONFINITE, "dt_%s: non-finite value %g at element %lld of %s "
-                     "(input %s)", dt_op_name(y->op), (double)y->val[i], (long long)i,
-                     LABEL(y), LABEL(a));
+                     "(input %s)", op, (double)y->val[i], (long long)i, LABEL(y), LABEL(a));
         return NULL;
       }
     }
@@ -1018,12 +1024,22 @@ dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn) {
 
 dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
   if (!check_inputs(t, "layernorm", x, NULL)) return NULL;
-  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm
-  dtTensor* mu = dt_mean(t, x, -1);
-  dtTensor* xc = dt_sub(t, x, mu);
+  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm. The row
+  // statistics must broadcast as a column; with x [n, n] (or [n, n, n]) a statistic of shape
+  // x.shape[:-1] equals x's trailing shape and would broadcast as a row, so x is viewed as
+  // [rows, 1, d]: its statistics [rows, 1] can only match as a column (or a scalar).
+  dtTensor* xv = x;
+  if (x->ndim >= 2) {
+    int d = x->shape[x->ndim - 1];
+    int shape3[3] = {d ? (int)(x->size / d) : 0, 1, d};
+    xv = dt_reshape(t, x, 3, shape3);
+  }
+  dtTensor* mu = dt_mean(t, xv, -1);
+  dtTensor* xc = dt_sub(t, xv, mu);
   dtTensor* var = dt_mean(t, dt_square(t, xc), -1);
   dtTensor* rstd = dt_unary(t, dt_affine(t, var, 1.0f, eps), DT_RSQRT);
   dtTensor* y = dt_mul(t, xc, rstd);
+  if (xv != x) y = dt_reshape(t, y, x->ndim, x->shape);
   if (gain) y = dt_mul(t, y, gain);
   if (bias) y = dt_add(t, y, bias);
   return y;

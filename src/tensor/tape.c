@@ -2,6 +2,7 @@
 // The tape: arena-backed nodes, leaves, parameters, sticky errors and the backward driver.
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,12 +61,25 @@ void dt_tape_memory(const dtTape* t, size_t* used, size_t* high_water, size_t* c
 
 size_t dt_tape_mark(const dtTape* t) { return t->arena.used; }
 
+// 1 if p points into the arena at or past mark (memory that a rewind to mark releases)
+static int past_mark(const dtTape* t, const void* p, size_t mark) {
+  uintptr_t a = (uintptr_t)p, lo = (uintptr_t)t->arena.base + mark;
+  return p && a >= lo && a < (uintptr_t)t->arena.base + t->arena.capacity;
+}
+
 void dt_tape_rewind(dtTape* t, size_t mark) {
   // nodes are allocated in order, so those past the mark sit above it in the arena
-  unsigned char* limit = t->arena.base + mark;
-  while (t->last && (unsigned char*)t->last >= limit) {
+  while (t->last && past_mark(t, t->last, mark)) {
     t->last = t->last->prev;
     t->count--;
+  }
+  // earlier nodes may own buffers allocated after the mark (adjoints from a backward through
+  // the dropped nodes, a late tangent): they are released too, so forget them (a backward
+  // allocates them again) instead of leaving them to alias the next nodes
+  for (dtTensor* n = t->last; n; n = n->prev) {
+    if (past_mark(t, n->dot, mark)) n->dot = NULL;
+    if (past_mark(t, n->grad, mark)) n->grad = NULL;
+    if (past_mark(t, n->gdot, mark)) n->gdot = NULL;
   }
   dt_arena_release(&t->arena, mark);
 }
