@@ -4,6 +4,7 @@
 #define DIFFTOP_TEST_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,22 @@
 
 static int dt_test_failures;
 
+// print an optional failure note (a function, so an empty message is not a format warning)
+static inline void dt_test_note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void dt_test_note(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
+
 // Fail the current test (and keep going) unless cond holds.
 #define CHECK(cond, ...)                                                   \
   do {                                                                     \
     if (!(cond)) {                                                         \
       dt_test_failures++;                                                  \
       fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-      fprintf(stderr, "" __VA_ARGS__);                                     \
+      dt_test_note("" __VA_ARGS__);                                        \
       fprintf(stderr, "\n");                                               \
     }                                                                      \
   } while (0)
