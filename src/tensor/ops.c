@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tensor_internal.h"
+#include "vecmath.h"
 
 #define LABEL(x) dt_label((x), lb_##x, sizeof lb_##x)
 
@@ -17,7 +18,10 @@
 
 // y[m,n] (+)= a[m,k] * op(b): b is [n,k] when bt (x W^T), else [k,n]
 static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* y, float beta) {
-  if (m == 1) {
+  if (n == 1) {
+    // one output column: y = a b^T with b a single row
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, a, k, b, 1, beta, y, 1);
+  } else if (m == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, beta, y, 1);
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, beta, y, n);
@@ -26,7 +30,9 @@ static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* 
 
 // y[m,n] += a[m,k] b[k,n]
 static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
-  if (m == 1) {
+  if (k == 1) {
+    cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
+  } else if (m == 1) {
     cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 1.0f, y, 1);
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 1.0f, y, n);
@@ -35,7 +41,10 @@ static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, flo
 
 // y[m,n] += a[k,m]^T b[k,n]
 static void gemm_tn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
-  if (k == 1) {
+  if (m == 1) {
+    // one output row: y += a^T b with a a single column
+    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 1.0f, y, 1);
+  } else if (k == 1) {
     cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
   } else {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0f, a, m, b, n, 1.0f, y, n);
@@ -260,6 +269,42 @@ static inline int64_t bidx(const dtTensor* y, int64_t i) {
   }
 }
 
+// run BODY for every element i of y with j the matching element of b, in loops the compiler
+// can vectorise (same, scalar, row and column broadcasts)
+#define BCAST_LOOP(y, BODY)                                                            \
+  do {                                                                                 \
+    int64_t n_ = (y)->size, nb_ = (y)->src[1]->size;                                   \
+    switch ((y)->ip[0]) {                                                              \
+      case BC_SAME:                                                                    \
+        for (int64_t i = 0; i < n_; i++) {                                             \
+          int64_t j = i;                                                               \
+          BODY                                                                         \
+        }                                                                              \
+        break;                                                                         \
+      case BC_SCALAR:                                                                  \
+        for (int64_t i = 0; i < n_; i++) {                                             \
+          int64_t j = 0;                                                               \
+          BODY                                                                         \
+        }                                                                              \
+        break;                                                                         \
+      case BC_ROW:                                                                     \
+        for (int64_t r_ = 0; r_ < n_; r_ += nb_)                                       \
+          for (int64_t j = 0; j < nb_; j++) {                                          \
+            int64_t i = r_ + j;                                                        \
+            BODY                                                                       \
+          }                                                                            \
+        break;                                                                         \
+      default: {                                                                       \
+        int64_t rep_ = (y)->ip[1];                                                     \
+        for (int64_t j = 0; j < nb_; j++)                                              \
+          for (int64_t k_ = 0; k_ < rep_; k_++) {                                      \
+            int64_t i = j * rep_ + k_;                                                 \
+            BODY                                                                       \
+          }                                                                            \
+      }                                                                                \
+    }                                                                                  \
+  } while (0)
+
 // decide how b broadcasts against a; -1 if it does not
 static int broadcast_mode(const dtTensor* a, const dtTensor* b) {
   if (a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0)
@@ -298,71 +343,61 @@ static dtTensor* binary(dtTape* t, int op, dtTensor* a, dtTensor* b) {
 // y = a + s b (s = +1 add, -1 sub); y' = a' + s b'
 static void addsub_forward(dtTape* t, dtTensor* y) {
   (void)t;
-  dtTensor *a = y->src[0], *b = y->src[1];
-  float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
-  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] + s * b->val[bidx(y, i)];
-  if (y->dot) {
-    for (int64_t i = 0; i < y->size; i++) {
-      float d = a->dot ? a->dot[i] : 0.0f;
-      if (b->dot) d += s * b->dot[bidx(y, i)];
-      y->dot[i] = d;
-    }
-  }
+  const float *av = y->src[0]->val, *bv = y->src[1]->val;
+  const float *ad = y->src[0]->dot, *bd = y->src[1]->dot;
+  float s = y->op == DT_OP_SUB ? -1.0f : 1.0f, *yv = y->val, *yd = y->dot;
+  BCAST_LOOP(y, { yv[i] = av[i] + s * bv[j]; });
+  if (yd) BCAST_LOOP(y, { yd[i] = (ad ? ad[i] : 0.0f) + (bd ? s * bd[j] : 0.0f); });
 }
 
 // ga += g, gb += s g (summed over broadcast); same for g'
 static void addsub_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
   float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
+  const float *g = y->grad, *gd = y->gdot;
   int so = t->second_order;
   if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
-    for (int64_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
+    float *ag = a->grad, *agd = a->gdot;
+    for (int64_t i = 0; i < y->size; i++) ag[i] += g[i];
     if (so)
-      for (int64_t i = 0; i < y->size; i++) a->gdot[i] += y->gdot[i];
+      for (int64_t i = 0; i < y->size; i++) agd[i] += gd[i];
   }
   if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int64_t i = 0; i < y->size; i++) b->grad[bidx(y, i)] += s * y->grad[i];
-    if (so)
-      for (int64_t i = 0; i < y->size; i++) b->gdot[bidx(y, i)] += s * y->gdot[i];
+    float *bg = b->grad, *bgd = b->gdot;
+    BCAST_LOOP(y, { bg[j] += s * g[i]; });
+    if (so) BCAST_LOOP(y, { bgd[j] += s * gd[i]; });
   }
 }
 
 // y = a b;  y' = a' b + a b'
 static void mul_forward(dtTape* t, dtTensor* y) {
   (void)t;
-  dtTensor *a = y->src[0], *b = y->src[1];
-  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] * b->val[bidx(y, i)];
-  if (y->dot) {
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
-      float d = a->dot ? a->dot[i] * b->val[j] : 0.0f;
-      if (b->dot) d += a->val[i] * b->dot[j];
-      y->dot[i] = d;
-    }
-  }
+  const float *av = y->src[0]->val, *bv = y->src[1]->val;
+  const float *ad = y->src[0]->dot, *bd = y->src[1]->dot;
+  float *yv = y->val, *yd = y->dot;
+  BCAST_LOOP(y, { yv[i] = av[i] * bv[j]; });
+  if (yd) BCAST_LOOP(y, { yd[i] = (ad ? ad[i] * bv[j] : 0.0f) + (bd ? av[i] * bd[j] : 0.0f); });
 }
 
 // ga += g b, gb += g a;  ga' += g' b + g b', gb' += g' a + g a'
 static void mul_backward(dtTape* t, dtTensor* y) {
   dtTensor *a = y->src[0], *b = y->src[1];
+  const float *av = a->val, *bv = b->val, *ad = a->dot, *bd = b->dot;
+  const float *g = y->grad, *gd = y->gdot;
   int so = t->second_order;
   if (needs_grad(t, a)) {
     if (!dt_ensure_grad(t, a)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
-      a->grad[i] += y->grad[i] * b->val[j];
-      if (so) a->gdot[i] += y->gdot[i] * b->val[j] + (b->dot ? y->grad[i] * b->dot[j] : 0.0f);
-    }
+    float *ag = a->grad, *agd = a->gdot;
+    BCAST_LOOP(y, { ag[i] += g[i] * bv[j]; });
+    if (so) BCAST_LOOP(y, { agd[i] += gd[i] * bv[j] + (bd ? g[i] * bd[j] : 0.0f); });
   }
   if (needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
-      b->grad[j] += y->grad[i] * a->val[i];
-      if (so) b->gdot[j] += y->gdot[i] * a->val[i] + (a->dot ? y->grad[i] * a->dot[i] : 0.0f);
-    }
+    float *bg = b->grad, *bgd = b->gdot;
+    BCAST_LOOP(y, { bg[j] += g[i] * av[i]; });
+    if (so) BCAST_LOOP(y, { bgd[j] += gd[i] * av[i] + (ad ? g[i] * ad[i] : 0.0f); });
   }
 }
 
@@ -495,7 +530,7 @@ static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
         *v = x, *d1 = 1, *d2 = 0;
       } else {
         float e = expf(x);
-        *v = e - 1.0f, *d1 = e, *d2 = e;
+        *v = expm1f(x), *d1 = e, *d2 = e;
       }
       return;
     case DT_RELU:
@@ -545,15 +580,52 @@ static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
   *v = *d1 = *d2 = NAN;
 }
 
+// f' and f'' from the input x and the output y = f(x): no transcendental calls where the
+// output already holds them (elu, tanh, sigmoid, exp)
+static inline void unary_derivs(int f, float x, float y, float* d1, float* d2) {
+  switch (f) {
+    case DT_ELU:
+      if (x > 0) {
+        *d1 = 1, *d2 = 0;
+      } else {
+        *d1 = *d2 = y + 1.0f;
+      }
+      return;
+    case DT_TANH: *d1 = 1 - y * y, *d2 = -2 * y * (1 - y * y); return;
+    case DT_SIGMOID: *d1 = y * (1 - y), *d2 = y * (1 - y) * (1 - 2 * y); return;
+    case DT_EXP: *d1 = *d2 = y; return;
+    case DT_SQRT: *d1 = 0.5f / y, *d2 = -0.25f / (y * x); return;
+    case DT_RSQRT: *d1 = -0.5f * y / x, *d2 = 0.75f * y / (x * x); return;
+    default: {
+      float v;
+      unary_eval(f, x, &v, d1, d2);
+    }
+  }
+}
+
 static void unary_forward(dtTape* t, dtTensor* y) {
   (void)t;
-  const dtTensor* x = y->src[0];
+  const float* xv = y->src[0]->val;
+  const float* xd = y->src[0]->dot;
+  float* yv = y->val;
   int f = y->ip[0];
-  for (int64_t i = 0; i < y->size; i++) {
-    float v, d1, d2;
-    unary_eval(f, x->val[i], &v, &d1, &d2);
-    y->val[i] = v;
-    if (y->dot) y->dot[i] = d1 * x->dot[i];  // y' = f'(x) x'
+  if (f == DT_ELU) {
+    dt_vec_elu(xv, yv, y->size);
+  } else if (f == DT_TANH) {
+    dt_vec_tanh(xv, yv, y->size);
+  } else {
+    for (int64_t i = 0; i < y->size; i++) {
+      float d1, d2;
+      unary_eval(f, xv[i], &yv[i], &d1, &d2);
+    }
+  }
+  // y' = f'(x) x'
+  if (y->dot) {
+    for (int64_t i = 0; i < y->size; i++) {
+      float d1, d2;
+      unary_derivs(f, xv[i], yv[i], &d1, &d2);
+      y->dot[i] = d1 * xd[i];
+    }
   }
 }
 
@@ -562,12 +634,18 @@ static void unary_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
   int f = y->ip[0];
   if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
-  int so = t->second_order;
+  const float *xv = x->val, *yv = y->val, *g = y->grad;
+  float* xg = x->grad;
+  if (f == DT_ELU && !t->second_order) {
+    dt_vec_elu_backward(xv, yv, g, xg, y->size);
+    return;
+  }
   for (int64_t i = 0; i < y->size; i++) {
-    float v, d1, d2;
-    unary_eval(f, x->val[i], &v, &d1, &d2);
-    x->grad[i] += y->grad[i] * d1;
-    if (so) x->gdot[i] += y->gdot[i] * d1 + (x->dot ? y->grad[i] * d2 * x->dot[i] : 0.0f);
+    float d1, d2;
+    unary_derivs(f, xv[i], yv[i], &d1, &d2);
+    xg[i] += g[i] * d1;
+    if (t->second_order)
+      x->gdot[i] += y->gdot[i] * d1 + (x->dot ? g[i] * d2 * x->dot[i] : 0.0f);
   }
 }
 
