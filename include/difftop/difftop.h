@@ -9,5 +9,7 @@
 #include "nn.h"
 #include "trajopt.h"
 #include "env.h"
+#include "rl.h"
+#include "rltrain.h"
 
 #endif

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// Internal state of the RL agent, shared by the planner, the update and the policy gradient.
+#ifndef DIFFTOP_AGENT_INTERNAL_H
+#define DIFFTOP_AGENT_INTERNAL_H
+
+#include "difftop/rl.h"
+
+#define DT_MAX_HORIZON 16
+
+struct dtAgent {
+  dtRLConfig cfg;
+  int S, A;                  // observation and action sizes
+  dtTold model, target;
+  dtParams pi_view;          // the pi parameters (not owned) for the pi optimizer
+  dtAdam* adam;              // model (TD-MPC loss)
+  dtAdam* pi_adam;           // pi loss
+  dtAdam* pg_adam;           // DiffTOP policy gradient (the official optim_a)
+  dtRng rng;
+  dtTape* tape;              // updates and planning
+  int64_t updates;           // model updates done
+
+  // MPPI state
+  float* mppi_mean;          // [H, A] warm start
+  float* mppi_std;           // [H, A]
+  float* mppi_actions;       // [H, N, A]
+  float* mppi_value;         // [N]
+  int* mppi_order;           // [N]
+  float* mppi_score;         // [elites]
+  int mppi_prev_h;
+
+  // DiffTOP planning
+  dtLatentPlan plans[DT_MAX_HORIZON + 1];
+  dtObjective objs[DT_MAX_HORIZON + 1];
+  dtTrajopt* solvers[DT_MAX_HORIZON + 1];   // one per horizon (batch 1)
+  dtTrajopt* bsolvers[DT_MAX_HORIZON + 1];  // batched PG (batch pg_batch)
+  int episode_h;             // horizon fixed at the episode's start
+  int last_h;                // horizon of the last TO solve
+  float* a_init;             // [max(pg_batch,1), n_max]
+  float* a_final;
+  float* a_best;
+  float* dL_da;
+  int* status;
+  int pg_count;              // PG terms accumulated since the last PG step
+
+  // update scratch
+  float *u_obs, *u_act, *u_rew, *u_w, *u_prio;
+  int64_t* u_idx;
+
+  double timers[3];          // planning, update, PG backward (seconds)
+};
+
+// MPPI planning (TD-MPC's plan); writes the action for obs.
+dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
+                       float* action);
+
+// Horizon of the planner at agent step `step` (linear schedule, floored).
+int dt_agent_horizon(const dtRLConfig* c, int64_t step);
+
+// Minimum MPPI std at agent step `step` (linear schedule).
+float dt_agent_min_std(const dtRLConfig* c, int64_t step);
+
+// pi(z) with TD-MPC's clipped exploration noise (std > 0) on the tape; straight-through clamp.
+dtTensor* dt_agent_pi(dtAgent* a, dtTape* t, const dtTold* m, dtTensor* z, float std);
+
+// min(Q1, Q2) of a model at (z, action) as [B].
+dtTensor* dt_agent_min_q(dtTape* t, const dtMLP* q1, const dtMLP* q2, dtTensor* z,
+                         dtTensor* action);
+
+#endif
