@@ -95,6 +95,15 @@ DTAPI dtStatus dt_env_set_state(dtEnv* env, const double* state);
 // Default action repeat of a task (TD-MPC's), 0 if unknown.
 DTAPI int dt_env_default_action_repeat(const char* name);
 
+// Simulator control steps per env step of this env.
+DTAPI int dt_env_action_repeat(const dtEnv* env);
+
+// Env steps per episode (the time limit) of this env.
+DTAPI int dt_env_max_steps(const dtEnv* env);
+
+// Env steps taken in the current episode.
+DTAPI int64_t dt_env_step_count(const dtEnv* env);
+
 #ifdef __cplusplus
 }
 #endif
