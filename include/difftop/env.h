@@ -80,6 +80,9 @@ DTAPI dtStatus dt_env_reset(dtEnv* env, int64_t seed, void* obs);
 DTAPI dtStatus dt_env_step(dtEnv* env, const float* action, int action_len, void* obs,
                            dtStepInfo* info);
 
+// Write the current observation again (e.g. after dt_env_set_state) without stepping.
+DTAPI dtStatus dt_env_observe(dtEnv* env, void* obs);
+
 // Render the current state as RGB (H x W x 3, top row first) from a camera (-1 = free camera).
 DTAPI dtStatus dt_env_render(dtEnv* env, int width, int height, int camera, uint8_t* rgb);
 

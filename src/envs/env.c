@@ -343,6 +343,12 @@ dtStatus dt_env_step(dtEnv* env, const float* action, int action_len, void* obs,
   return DT_OK;
 }
 
+dtStatus dt_env_observe(dtEnv* env, void* obs) {
+  if (!env || !obs) return dt_error(DT_ERR_ARG, "dt_env_observe: env or obs is NULL");
+  write_obs(env, obs);
+  return DT_OK;
+}
+
 dtStatus dt_env_render(dtEnv* env, int width, int height, int camera, uint8_t* rgb) {
   if (!env || !rgb) return dt_error(DT_ERR_ARG, "dt_env_render: env or rgb is NULL");
   if (width < 1 || height < 1 || width > 4096 || height > 4096)
