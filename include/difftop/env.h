@@ -80,6 +80,9 @@ DTAPI dtStatus dt_env_reset(dtEnv* env, int64_t seed, void* obs);
 DTAPI dtStatus dt_env_step(dtEnv* env, const float* action, int action_len, void* obs,
                            dtStepInfo* info);
 
+// Write the current observation again (e.g. after dt_env_set_state) without stepping.
+DTAPI dtStatus dt_env_observe(dtEnv* env, void* obs);
+
 // Render the current state as RGB (H x W x 3, top row first) from a camera (-1 = free camera).
 DTAPI dtStatus dt_env_render(dtEnv* env, int width, int height, int camera, uint8_t* rgb);
 
@@ -94,6 +97,15 @@ DTAPI dtStatus dt_env_set_state(dtEnv* env, const double* state);
 
 // Default action repeat of a task (TD-MPC's), 0 if unknown.
 DTAPI int dt_env_default_action_repeat(const char* name);
+
+// Simulator control steps per env step of this env.
+DTAPI int dt_env_action_repeat(const dtEnv* env);
+
+// Env steps per episode (the time limit) of this env.
+DTAPI int dt_env_max_steps(const dtEnv* env);
+
+// Env steps taken in the current episode.
+DTAPI int64_t dt_env_step_count(const dtEnv* env);
 
 #ifdef __cplusplus
 }

@@ -27,4 +27,10 @@ typedef struct dtTaskDef {
   void (*set_state)(void* impl, const double* state);
 } dtTaskDef;
 
+// The task's private state behind an env (for experts and tools in src/envs/).
+void* dt_env_impl(const dtEnv* env);
+
+// The task definition behind an env.
+const dtTaskDef* dt_env_def(const dtEnv* env);
+
 #endif
