@@ -6,5 +6,6 @@
 #include "version.h"
 #include "base.h"
 #include "tensor.h"
+#include "io.h"
 
 #endif
