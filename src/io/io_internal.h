@@ -11,7 +11,7 @@
 typedef struct dtAtomicFile {
   FILE* fp;          // the temporary file, opened for writing
   char* tmp;         // its name: "<path>.tmp.XXXXXX"
-  const char* path;  // the target (borrowed)
+  char* path;        // the target (a copy)
   int failed;        // a write failed (reported at commit)
 } dtAtomicFile;
 

@@ -41,17 +41,23 @@ static mode_t current_umask(void) {
 dtStatus dt_atomic_begin(dtAtomicFile* af, const char* path) {
   memset(af, 0, sizeof *af);
   if (!path || !*path) return dt_error(DT_ERR_ARG, "atomic write: empty path");
-  af->path = path;
   size_t n = strlen(path);
+  af->path = dt_strdup(path);
   af->tmp = dt_malloc(n + 12);
-  if (!af->tmp) return DT_ERR_NOMEM;
+  if (!af->path || !af->tmp) {
+    dt_free(af->path);
+    dt_free(af->tmp);
+    memset(af, 0, sizeof *af);
+    return DT_ERR_NOMEM;
+  }
   memcpy(af->tmp, path, n);
   memcpy(af->tmp + n, ".tmp.XXXXXX", 12);
   int fd = injected(DT_IO_FAIL_OPEN) ? -1 : mkstemp(af->tmp);
   if (fd < 0) {
     int e = errno;
     dt_free(af->tmp);
-    af->tmp = NULL;
+    dt_free(af->path);
+    memset(af, 0, sizeof *af);
     return dt_error(DT_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,
                     strerror(e));
   }
@@ -100,9 +106,10 @@ dtStatus dt_atomic_commit(dtAtomicFile* af) {
     e = errno;
   }
   if (what) {
+    dt_error(DT_ERR_IO, "%s: %s of the temporary file failed (the old file is untouched): %s",
+             af->path, what, strerror(e));
     dt_atomic_abort(af);
-    return dt_error(DT_ERR_IO, "%s: %s of the temporary file failed (the old file is untouched): %s",
-                    af->path, what, strerror(e));
+    return DT_ERR_IO;
   }
   // make the rename durable; the new file is already in place, so failures here are ignored
   size_t n = strlen(af->path);
@@ -123,7 +130,9 @@ dtStatus dt_atomic_commit(dtAtomicFile* af) {
     dt_free(dir);
   }
   dt_free(af->tmp);
+  dt_free(af->path);
   af->tmp = NULL;
+  af->path = NULL;
   return DT_OK;
 }
 
@@ -137,6 +146,8 @@ void dt_atomic_abort(dtAtomicFile* af) {
     dt_free(af->tmp);
     af->tmp = NULL;
   }
+  dt_free(af->path);
+  af->path = NULL;
 }
 
 //---------------------------------------------------------------------------------------------
