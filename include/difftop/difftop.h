@@ -11,5 +11,6 @@
 #include "env.h"
 #include "rl.h"
 #include "rltrain.h"
+#include "io.h"
 
 #endif

@@ -19,7 +19,7 @@ typedef enum dtObsType {
 } dtObsType;
 
 // Element types of observations.
-typedef enum dtDtype { DT_F32 = 0, DT_U8 = 1 } dtDtype;
+typedef enum dtElemType { DT_F32 = 0, DT_U8 = 1 } dtElemType;
 
 // Options for dt_env_make; start from dt_env_default_opts().
 typedef struct dtEnvOpts {
@@ -39,7 +39,7 @@ typedef struct dtSpace {
   int ndim;
   int shape[4];
   int64_t size;         // product of the shape
-  dtDtype dtype;
+  dtElemType dtype;
   float low, high;      // bounds (-inf/inf when unbounded)
 } dtSpace;
 
