@@ -79,6 +79,11 @@ DTAPI double dt_pusht_reward_of_coverage(double coverage);
 // Control steps taken since the last reset.
 DTAPI int64_t dt_pusht_steps(const dtPusht* sim);
 
+// Solver mode: 0 (default) drops cached contact impulses and rebuilds the broadphase at every control
+// step, so a state fully determines the future (exact clone/restore); 1 keeps them across control
+// steps as pymunk does (closer to upstream trajectories, but restoring a state is then approximate).
+DTAPI void dt_pusht_set_upstream_solver(dtPusht* sim, int on);
+
 // Render the scene as RGB (height x width x 3, top row = y 0, like upstream) at any size.
 DTAPI dtStatus dt_pusht_render(const dtPusht* sim, int width, int height, uint8_t* rgb);
 

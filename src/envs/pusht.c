@@ -35,6 +35,7 @@ struct dtPusht {
   double target[2];              // last action (for the state and rendering)
   int has_target;
   int64_t steps;
+  int upstream_solver;           // 1: keep contacts across control steps (no canonicalisation)
 };
 
 // T geometry in the block frame, in upstream's vertex order
@@ -302,7 +303,7 @@ dtStatus dt_pusht_step(dtPusht* sim, const double action[2], double* reward, dou
   if (!bodies_sane(sim))
     return dt_error(DT_ERR_STATE, "dt_pusht_step: the simulator left its valid range");
   double tx = clip_action(action[0]), ty = clip_action(action[1]);
-  canonicalize(sim);
+  if (!sim->upstream_solver) canonicalize(sim);
   for (int i = 0; i < DT_PUSHT_SUBSTEPS; i++) substep(sim, tx, ty);
   sim->target[0] = tx;
   sim->target[1] = ty;
@@ -591,6 +592,10 @@ void dt_pusht_observe(const dtPusht* sim, double obs[5]) {
 
 int64_t dt_pusht_steps(const dtPusht* sim) { return sim ? sim->steps : 0; }
 
+void dt_pusht_set_upstream_solver(dtPusht* sim, int on) {
+  if (sim) sim->upstream_solver = on != 0;
+}
+
 void dt_pusht_action_from_unit(const float unit[2], float pixels[2]) {
   for (int i = 0; i < 2; i++) {
     float u = unit[i];
@@ -739,6 +744,14 @@ static dtStatus task_create(const dtTaskDef* def, const dtEnvOpts* opts, void** 
   return DT_OK;
 }
 
+// the same task with pymunk's contact persistence across control steps
+static dtStatus task_create_pymunk(const dtTaskDef* def, const dtEnvOpts* opts, void** impl,
+                                   dtSpace* obs_space, dtSpace* act_space) {
+  dtStatus st = task_create(def, opts, impl, obs_space, act_space);
+  if (!st) dt_pusht_set_upstream_solver((dtPusht*)*impl, 1);
+  return st;
+}
+
 static void task_destroy(void* impl) { dt_pusht_free((dtPusht*)impl); }
 
 static dtStatus task_reset(void* impl, dtRng* rng) {
@@ -799,6 +812,21 @@ const dtTaskDef dt_pusht_task = {
     .set_state = task_set_state,
 };
 
+const dtTaskDef dt_pusht_pymunk_task = {
+    .name = "pusht-pymunk",
+    .default_action_repeat = 1,
+    .default_max_steps = 300,
+    .create = task_create_pymunk,
+    .destroy = task_destroy,
+    .reset = task_reset,
+    .step = task_step,
+    .observe = task_observe,
+    .render = task_render,
+    .state_size = task_state_size,
+    .get_state = task_get_state,
+    .set_state = task_set_state,
+};
+
 #else  // no Chipmunk: the plain API reports that this build cannot simulate Push-T
 
 #define PUSHT_NO(name) dt_error(DT_ERR_UNSUPPORTED, "%s: built without Chipmunk (DT_WITH_CHIPMUNK=OFF)", name)
@@ -824,6 +852,7 @@ double dt_pusht_coverage(const dtPusht* sim) { (void)sim; return 0.0; }
 double dt_pusht_coverage_of_pose(double x, double y, double angle) { (void)x; (void)y; (void)angle; return 0.0; }
 double dt_pusht_reward_of_coverage(double c) { double r = c / DT_PUSHT_SUCCESS_COVERAGE; return r < 0 ? 0 : (r > 1 ? 1 : r); }
 int64_t dt_pusht_steps(const dtPusht* sim) { (void)sim; return 0; }
+void dt_pusht_set_upstream_solver(dtPusht* sim, int on) { (void)sim; (void)on; }
 dtStatus dt_pusht_render(const dtPusht* sim, int width, int height, uint8_t* rgb) { (void)sim; (void)width; (void)height; (void)rgb; return PUSHT_NO("dt_pusht_render"); }
 void dt_pusht_action_from_unit(const float unit[2], float pixels[2]) {
   for (int i = 0; i < 2; i++) pixels[i] = 256.0f + 256.0f * unit[i];

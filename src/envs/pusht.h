@@ -6,8 +6,12 @@
 #include "difftop/pusht.h"
 #include "envs/env_internal.h"
 
-// the Push-T task table ("pusht"); the generic env layer registers it
+// the Push-T task table ("pusht": exact clone/restore); the generic env layer registers it
 extern const dtTaskDef dt_pusht_task;
+
+// "pusht-pymunk": contacts persist across control steps as in pymunk, so trajectories from a reset
+// match gym-pusht bit for bit, but set_state is approximate (hidden contact state is dropped)
+extern const dtTaskDef dt_pusht_pymunk_task;
 
 // physics constants shared with the expert
 #define DT_PUSHT_DT 0.01

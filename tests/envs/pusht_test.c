@@ -118,6 +118,39 @@ static void test_determinism(void) {
   dt_pusht_free(b);
 }
 
+// pymunk mode: contacts persist across control steps; a reset still makes runs history-free
+static void test_pymunk_mode(void) {
+  enum { N = 80 };
+  static double s1[N * DT_PUSHT_STATE_SIZE], s2[N * DT_PUSHT_STATE_SIZE], s3[N * DT_PUSHT_STATE_SIZE];
+  dtPusht *a = NULL, *b = NULL, *c = NULL;
+  CHECK_OK(dt_pusht_new(&a));
+  CHECK_OK(dt_pusht_new(&b));
+  CHECK_OK(dt_pusht_new(&c));
+  dt_pusht_set_upstream_solver(a, 1);
+  dt_pusht_set_upstream_solver(b, 1);
+  CHECK_OK(dt_pusht_reset(b, 4));
+  rollout(b, 9, 30, NULL, NULL);
+  CHECK_OK(dt_pusht_reset(a, 12));
+  CHECK_OK(dt_pusht_reset(b, 12));
+  CHECK_OK(dt_pusht_reset(c, 12));
+  rollout(a, 6, N, s1, NULL);
+  rollout(b, 6, N, s2, NULL);
+  rollout(c, 6, N, s3, NULL);
+  CHECK(memcmp(s1, s2, sizeof s1) == 0, "pymunk mode depends on history");
+  // the first control step is the same in both modes (nothing is cached after a reset)
+  CHECK(memcmp(s1, s3, DT_PUSHT_STATE_SIZE * sizeof(double)) == 0, "first steps differ between modes");
+  dtEnvOpts opts;
+  memset(&opts, 0, sizeof opts);
+  void* impl = NULL;
+  dtSpace os, as;
+  CHECK_OK(dt_pusht_pymunk_task.create(&dt_pusht_pymunk_task, &opts, &impl, &os, &as));
+  CHECK(strcmp(dt_pusht_pymunk_task.name, "pusht-pymunk") == 0 && os.size == 5 && as.size == 2);
+  dt_pusht_pymunk_task.destroy(impl);
+  dt_pusht_free(a);
+  dt_pusht_free(b);
+  dt_pusht_free(c);
+}
+
 static void test_rewards_in_range(void) {
   dtPusht* sim = NULL;
   CHECK_OK(dt_pusht_new(&sim));
@@ -432,7 +465,7 @@ static void test_speed(void) {
 }
 
 DT_TEST_MAIN("pusht", TEST(test_coverage_values), TEST(test_sim_at_goal), TEST(test_numpy_reset),
-             TEST(test_determinism), TEST(test_rewards_in_range), TEST(test_clone_restore),
+             TEST(test_determinism), TEST(test_pymunk_mode), TEST(test_rewards_in_range), TEST(test_clone_restore),
              TEST(test_bad_inputs), TEST(test_render), TEST(test_task_table),
              TEST(test_expert_no_alloc), TEST(test_expert_score), TEST(test_speed))
 
