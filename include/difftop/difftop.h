@@ -9,6 +9,7 @@
 #include "nn.h"
 #include "trajopt.h"
 #include "env.h"
+#include "pusht.h"
 #include "rl.h"
 #include "rltrain.h"
 #include "io.h"

@@ -17,8 +17,9 @@ extern const dtTaskDef dt_dmc_tasks[];
 extern const int dt_dmc_task_count;
 #endif
 #ifdef DT_HAVE_CHIPMUNK
-// Push-T (src/envs/pusht.c): uncomment here and in families[] below when pusht.c lands
-// extern const dtTaskDef dt_pusht_tasks[]; extern const int dt_pusht_task_count;
+// Push-T (src/envs/pusht.c): the default task and the pymunk-compatible variant
+#include "envs/pusht.h"
+static const int one_task = 1;
 #endif
 
 typedef struct dtTaskFamily {
@@ -31,7 +32,8 @@ static const dtTaskFamily families[] = {
     {dt_dmc_tasks, &dt_dmc_task_count},
 #endif
 #ifdef DT_HAVE_CHIPMUNK
-// TODO(pusht): {dt_pusht_tasks, &dt_pusht_task_count},
+    {&dt_pusht_task, &one_task},
+    {&dt_pusht_pymunk_task, &one_task},
 #endif
     {NULL, NULL},  // keeps the array non-empty in builds without any simulator
 };
