@@ -69,6 +69,7 @@ typedef struct dtRLConfig {
   int pg_every;             // batched mode: a PG step every pg_every model updates
   int pg_batch;             // batched mode: replay states per PG step
   float init_std;           // noise of the pi-rollout initialisation (0.05)
+  int lm_project;           // 1: LM iterates stay in the action box (0: official)
   // ablations
   int no_backward;          // solve without differentiating (paper App. B.1)
   int no_pi_init;           // zero initialisation instead of the pi rollout

@@ -13,5 +13,13 @@ typedef struct dtCommand {
 
 int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+
+// The configs directory ($DT_CONFIG_DIR, ./configs, the source tree's, the installed one).
+const char* cli_config_dir(void);
+
+// Defaults, configs/default.yaml, the task's file, an extra file and key=value overrides.
+dtStatus cli_resolve_config(dtRLConfig* rl, const char* task, const char* extra_file,
+                            char** overrides, int n_overrides);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const dtCommand commands[] = {
     {"version", "print the library version", cmd_version},
+    {"train", "train an agent: train --algo tdmpc|difftop --task NAME [--seed N] [--steps N]", cmd_train},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},
 };
 

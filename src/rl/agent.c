@@ -149,6 +149,7 @@ static dtStatus get_solver(dtAgent* a, int h, int batched, dtTrajopt** out) {
   o.damping = c->damping;
   o.backward = c->no_backward ? DT_BACKWARD_NONE : c->backward_mode;
   o.backward_iters = c->backward_num_iterations;
+  o.project = c->lm_project;
   st = dt_trajopt_new(&a->objs[h], batched ? (c->pg_batch > 0 ? c->pg_batch : 1) : 1, &o, 0, slot);
   *out = *slot;
   return st;

@@ -446,6 +446,15 @@ static dtStatus lm_phase(dtTrajopt* s, int B, dtTensor* c, int iters, int record
       for (int i = 0; i < n; i++) gg += (double)g[i] * g[i];
       float scale = (float)((o->offset - s->G[b]) / (o->damping + gg)) * o->step_size;
       for (int i = 0; i < n; i++) a[i] += scale * g[i];
+      if (o->project) {
+        // clamp to the box; the backward stops the coordinates the clamp held
+        uint8_t* pass = rec ? rec->pass + (size_t)b * n : NULL;
+        for (int i = 0; i < n; i++) {
+          float p = clampf(a[i], o->lo, o->hi);
+          if (pass) pass[i] = p == a[i];
+          a[i] = p;
+        }
+      }
       if (rec) rec->alpha[b] = o->step_size;
       s->iters[b]++;
     }
@@ -712,7 +721,7 @@ dtStatus dt_trajopt_solve(dtTrajopt* s, int B, const float* x, const float* a_in
     }
   }
   // the projected solvers start inside the box
-  if (s->opts.solver != DT_SOLVER_LM)
+  if (s->opts.solver != DT_SOLVER_LM || s->opts.project)
     for (size_t i = 0; i < (size_t)B * n; i++) s->a[i] = clampf(s->a[i], s->opts.lo, s->opts.hi);
   memcpy(s->a_best, s->a, (size_t)B * n * sizeof(float));
 
