@@ -95,6 +95,9 @@ DTAPI dtStatus dt_env_get_state(const dtEnv* env, double* state);
 // Restore a state from dt_env_get_state; observations after it match the original's.
 DTAPI dtStatus dt_env_set_state(dtEnv* env, const double* state);
 
+// The env's own generator (resets draw from it); for checkpoints that resume exactly.
+DTAPI dtRng* dt_env_rng(dtEnv* env);
+
 // Default action repeat of a task (TD-MPC's), 0 if unknown.
 DTAPI int dt_env_default_action_repeat(const char* name);
 

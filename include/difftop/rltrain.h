@@ -22,6 +22,11 @@ typedef struct dtTrainResult {
 // Train an agent from cfg, writing config.yaml, train.csv and eval.csv into run_dir.
 DTAPI dtStatus dt_rl_train(const dtRLConfig* cfg, const char* run_dir, dtTrainResult* result);
 
+// Train, or with resume = 1 continue run_dir from its checkpoint.safetensors exactly (same
+// config: optimizer states, replay, generators and counters are restored).
+DTAPI dtStatus dt_rl_train_ex(const dtRLConfig* cfg, const char* run_dir, int resume,
+                              dtTrainResult* result);
+
 // Mean (and std) return of `episodes` evaluation episodes without exploration noise.
 DTAPI dtStatus dt_rl_evaluate(dtAgent* agent, dtEnv* env, int episodes, int64_t step,
                               double* mean, double* std, double* returns);

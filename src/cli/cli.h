@@ -14,6 +14,10 @@ typedef struct dtCommand {
 int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+
+// The resolved config of a run directory (RUN_DIR/config.yaml).
+dtStatus cli_run_config(const char* run_dir, dtRLConfig* rl);
 
 // The configs directory ($DT_CONFIG_DIR, ./configs, the source tree's, the installed one).
 const char* cli_config_dir(void);

@@ -60,6 +60,7 @@ static void train_usage(FILE* f) {
   fprintf(f,
           "usage: difftop train --algo tdmpc|difftop --task NAME [--seed N] [--steps N]\n"
           "                     [--out RUN_DIR] [--config FILE] [key=value ...]\n"
+          "       difftop train --resume RUN_DIR [--steps N]\n"
           "Configuration: configs/default.yaml, then configs/tasks/<task>.yaml, then --config,\n"
           "then key=value (any key of configs/default.yaml). Writes RUN_DIR/config.yaml,\n"
           "train.csv, eval.csv and checkpoints.\n");
@@ -67,6 +68,7 @@ static void train_usage(FILE* f) {
 
 int cmd_train(int argc, char** argv) {
   const char *algo = NULL, *task = NULL, *seed = NULL, *steps = NULL, *out = NULL, *file = NULL;
+  const char* resume = NULL;
   char* overrides[128];
   int n_over = 0;
   for (int i = 1; i < argc; i++) {
@@ -77,6 +79,7 @@ int cmd_train(int argc, char** argv) {
                         : !strcmp(a, "--steps")  ? &steps
                         : !strcmp(a, "--out")    ? &out
                         : !strcmp(a, "--config") ? &file
+                        : !strcmp(a, "--resume") ? &resume
                                                  : NULL;
     if (slot) {
       if (i + 1 >= argc) {
@@ -95,13 +98,22 @@ int cmd_train(int argc, char** argv) {
       return 2;
     }
   }
-  if (!task) {
+  if (!task && !resume) {
     fprintf(stderr, "difftop train: --task is required (e.g. cartpole-swingup)\n");
     train_usage(stderr);
     return 2;
   }
   dtRLConfig cfg;
-  dtStatus st = cli_resolve_config(&cfg, task, file, overrides, n_over);
+  dtStatus st;
+  if (resume) {
+    // the run's own resolved config; only --steps may extend it
+    st = cli_run_config(resume, &cfg);
+    out = resume;
+    if (!st && (task || algo || seed || file || n_over))
+      st = dt_error(DT_ERR_ARG, "--resume takes the run's config as it is (only --steps may change)");
+  } else {
+    st = cli_resolve_config(&cfg, task, file, overrides, n_over);
+  }
   if (!st && algo) st = dt_rl_config_set(&cfg, "algo", algo);
   if (!st && seed) st = dt_rl_config_set(&cfg, "seed", seed);
   if (!st && steps) st = dt_rl_config_set(&cfg, "train_steps", steps);
@@ -120,7 +132,7 @@ int cmd_train(int argc, char** argv) {
           cfg.algo ? "difftop" : "tdmpc", cfg.task, (unsigned long long)cfg.seed,
           (long long)cfg.train_steps, dir, cfg.threads, dt_cpu_model());
   dtTrainResult res;
-  st = dt_rl_train(&cfg, dir, &res);
+  st = dt_rl_train_ex(&cfg, dir, resume != NULL, &res);
   if (st) {
     fprintf(stderr, "difftop train: %s\n", dt_last_error());
     return 1;

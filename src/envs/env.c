@@ -422,3 +422,5 @@ int dt_env_action_repeat(const dtEnv* env) { return env ? env->action_repeat : 0
 int dt_env_max_steps(const dtEnv* env) { return env ? env->max_steps : 0; }
 
 int64_t dt_env_step_count(const dtEnv* env) { return env ? env->steps : 0; }
+
+dtRng* dt_env_rng(dtEnv* env) { return env ? &env->rng : NULL; }

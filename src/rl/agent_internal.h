@@ -49,6 +49,17 @@ struct dtAgent {
   double timers[3];          // planning, update, PG backward (seconds)
 };
 
+// Direct access to a replay buffer's storage (for checkpoints).
+typedef struct dtReplayView {
+  int obs_dim, action_dim, episode_len, slots;
+  int *filled, *next;
+  float* max_prio;
+  float *obs, *actions, *rewards, *prio;  // [slots, L+1, S], [slots, L, A], [slots, L] x2
+} dtReplayView;
+
+// Fill v with pointers into r's storage.
+dtStatus dt_replay_view(dtReplay* r, dtReplayView* v);
+
 // MPPI planning (TD-MPC's plan); writes the action for obs.
 dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
                        float* action);

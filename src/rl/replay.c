@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "difftop/rl.h"
+#include "agent_internal.h"
 
 struct dtReplay {
   int obs_dim, action_dim, L, H;
@@ -143,6 +143,14 @@ dtStatus dt_replay_sample(dtReplay* r, int B, dtRng* rng, float* obs, float* act
       rewards[(size_t)h * B + b] = r->rewards[(size_t)s * L + tt];
     }
   }
+  return DT_OK;
+}
+
+dtStatus dt_replay_view(dtReplay* r, dtReplayView* v) {
+  if (!r || !v) return dt_error(DT_ERR_ARG, "dt_replay_view: NULL argument");
+  v->obs_dim = r->obs_dim, v->action_dim = r->action_dim, v->episode_len = r->L;
+  v->slots = r->slots, v->filled = &r->filled, v->next = &r->next, v->max_prio = &r->max_prio;
+  v->obs = r->obs, v->actions = r->actions, v->rewards = r->rewards, v->prio = r->prio;
   return DT_OK;
 }
 

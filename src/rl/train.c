@@ -5,10 +5,11 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent_internal.h"
+#include "rl_internal.h"
 #include "difftop/rltrain.h"
 
 //---------------------------------------------------------------------------------------------
@@ -32,6 +33,31 @@ static FILE* open_csv(const char* dir, const char* name, const char* header, int
     fflush(f);
   }
   return f;
+}
+
+// keep the rows of a CSV whose first column is at most limit (drops rows written after the
+// checkpoint a run resumes from)
+static dtStatus truncate_csv(const char* dir, const char* name, double limit) {
+  char path[1024], tmp[1040], line[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE* in = fopen(path, "r");
+  if (!in) return dt_error(DT_ERR_IO, "cannot read '%s' to resume: %s", path, strerror(errno));
+  FILE* out = fopen(tmp, "w");
+  if (!out) {
+    fclose(in);
+    return dt_error(DT_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+  }
+  int first = 1;
+  while (fgets(line, sizeof line, in)) {
+    if (first || strtod(line, NULL) <= limit) fputs(line, out);
+    first = 0;
+  }
+  fclose(in);
+  int bad = fclose(out) != 0;
+  if (bad || rename(tmp, path) != 0)
+    return dt_error(DT_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
+  return DT_OK;
 }
 
 static void progress(const dtRLConfig* c, int64_t env_step, int64_t total, double t_start,
@@ -112,7 +138,8 @@ static dtStatus write_config(const dtRLConfig* c, const char* dir) {
   return DT_OK;
 }
 
-static dtStatus setup(const dtRLConfig* c, const char* dir, runState* r, int* L, int* ar) {
+static dtStatus setup(const dtRLConfig* c, const char* dir, int resume, runState* r, int* L,
+                      int* ar) {
   dtEnvOpts eo = dt_env_default_opts();
   eo.seed = c->seed;
   eo.action_repeat = c->action_repeat;
@@ -134,11 +161,12 @@ static dtStatus setup(const dtRLConfig* c, const char* dir, runState* r, int* L,
   r->ep_rew = dt_malloc((size_t)*L * sizeof(float));
   if (!r->ep_obs || !r->ep_act || !r->ep_rew) return DT_ERR_NOMEM;
   if ((st = make_dir(dir))) return st;
-  if ((st = write_config(c, dir))) return st;
+  if (!resume && (st = write_config(c, dir))) return st;
   r->train_csv = open_csv(dir, "train.csv",
                           "episode,env_step,return,planner,episode_seconds,consistency,reward_loss,"
-                          "value_loss,state_value_loss,pi_loss,grad_norm,pg_grad_norm", 0);
-  r->eval_csv = open_csv(dir, "eval.csv", "env_step,mean_return,std_return,episodes,wall_seconds", 0);
+                          "value_loss,state_value_loss,pi_loss,grad_norm,pg_grad_norm", resume);
+  r->eval_csv = open_csv(dir, "eval.csv", "env_step,mean_return,std_return,episodes,wall_seconds",
+                         resume);
   if (!r->train_csv || !r->eval_csv) return dt_last_status();
   return DT_OK;
 }
@@ -171,71 +199,114 @@ static dtStatus run_episode(const dtRLConfig* c, runState* r, int L, int64_t* st
   return st;
 }
 
-dtStatus dt_rl_train(const dtRLConfig* cfg, const char* run_dir, dtTrainResult* result) {
+// a checkpoint of the whole run, and the model alone as latest (and best when it improved)
+static dtStatus save_all(const char* dir, runState* r, const dtRunState* rs, int ar, int improved) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+  dtStatus st = dt_rl_save_checkpoint(path, r->agent, r->replay, rs);
+  snprintf(path, sizeof path, "%s/latest.safetensors", dir);
+  if (!st) st = dt_rl_save_model(path, r->agent, rs->step * ar);
+  snprintf(path, sizeof path, "%s/best.safetensors", dir);
+  if (!st && improved) st = dt_rl_save_model(path, r->agent, rs->step * ar);
+  return st;
+}
+
+static dtStatus resume_run(const char* dir, runState* r, dtRunState* rs, int ar) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+  dtStatus st = dt_rl_load_checkpoint(path, r->agent, r->replay, rs);
+  if (st) return st;
+  // rows written after the checkpoint are dropped: the resumed run writes them again
+  fclose(r->train_csv), fclose(r->eval_csv);
+  r->train_csv = r->eval_csv = NULL;
+  if ((st = truncate_csv(dir, "train.csv", rs->episode))) return st;
+  if ((st = truncate_csv(dir, "eval.csv", (double)(rs->next_eval - 1)))) return st;
+  (void)ar;
+  r->train_csv = open_csv(dir, "train.csv", "", 1);
+  r->eval_csv = open_csv(dir, "eval.csv", "", 1);
+  return r->train_csv && r->eval_csv ? DT_OK : dt_last_status();
+}
+
+dtStatus dt_rl_train_ex(const dtRLConfig* cfg, const char* run_dir, int resume,
+                        dtTrainResult* result) {
   if (!cfg || !run_dir) return dt_error(DT_ERR_ARG, "dt_rl_train: NULL config or run dir");
   dtRLConfig c = *cfg;
   dt_set_num_threads(c.threads);
   runState r;
   memset(&r, 0, sizeof r);
   int L = 0, ar = 1;
-  dtStatus st = setup(&c, run_dir, &r, &L, &ar);
+  dtStatus st = setup(&c, run_dir, resume, &r, &L, &ar);
+  dtRunState rs = {0, 0, 0, 1, -INFINITY, NAN, NULL, NULL};
+  if (!st) {
+    rs.env_rng = dt_env_rng(r.env);
+    rs.eval_rng = dt_env_rng(r.eval_env);
+    if (resume) st = resume_run(run_dir, &r, &rs, ar);
+  }
   if (st) {
     run_free(&r);
     return st;
   }
-  int64_t total_agent = c.train_steps / ar, step = 0, next_eval = 0;
-  int episode = 0, first_update = 1;
-  double t_start = dt_time_s(), last_eval = NAN, last_ret = NAN, best = -INFINITY;
+  int64_t total_agent = c.train_steps / ar;
+  double t_start = dt_time_s(), last_ret = NAN;
   dtUpdateInfo ui = {0};
   while (!st) {
-    // evaluation every eval_freq env steps (and at 0, as TD-MPC)
-    if (step * ar >= next_eval) {
+    // evaluation every eval_freq env steps (and at 0, as TD-MPC), then a checkpoint
+    if (rs.step * ar >= rs.next_eval) {
       double mean, sd;
-      if ((st = dt_rl_evaluate(r.agent, r.eval_env, c.eval_episodes, step, &mean, &sd, NULL))) break;
-      fprintf(r.eval_csv, "%lld,%.6g,%.6g,%d,%.3f\n", (long long)(step * ar), mean, sd,
+      if ((st = dt_rl_evaluate(r.agent, r.eval_env, c.eval_episodes, rs.step, &mean, &sd, NULL))) break;
+      fprintf(r.eval_csv, "%lld,%.6g,%.6g,%d,%.3f\n", (long long)(rs.step * ar), mean, sd,
               c.eval_episodes, dt_time_s() - t_start);
       fflush(r.eval_csv);
-      last_eval = mean;
-      if (mean > best) best = mean;
-      next_eval += c.eval_freq;
+      rs.last_eval = mean;
+      int improved = mean > rs.best;
+      if (improved) rs.best = mean;
+      rs.next_eval += c.eval_freq;
+      if ((st = save_all(run_dir, &r, &rs, ar, improved))) break;
     }
-    if (step >= total_agent) break;
+    if (rs.step >= total_agent) break;
     double ret, t_ep = dt_time_s();
     int planner;
     float pg_norm;
-    if ((st = run_episode(&c, &r, L, &step, &ret, &planner, &pg_norm))) break;
+    if ((st = run_episode(&c, &r, L, &rs.step, &ret, &planner, &pg_norm))) break;
     if ((st = dt_replay_add(r.replay, r.ep_obs, r.ep_act, r.ep_rew))) break;
     // updates: a burst of seed_steps at the end of the seed phase, then one per agent step
-    if (step >= c.seed_steps) {
-      int n = first_update ? c.seed_steps : L;
-      first_update = 0;
+    if (rs.step >= c.seed_steps) {
+      int n = rs.first_update ? c.seed_steps : L;
+      rs.first_update = 0;
       int pg_batched = c.algo == DT_ALGO_DIFFTOP && c.pg_mode == DT_PG_BATCHED &&
-                       step >= (int64_t)c.seed_steps + c.mppi_steps;
+                       rs.step >= (int64_t)c.seed_steps + c.mppi_steps;
       for (int i = 0; i < n && !st; i++) {
-        st = dt_agent_update(r.agent, r.replay, step + i, &ui);
+        st = dt_agent_update(r.agent, r.replay, rs.step + i, &ui);
         if (!st && pg_batched && c.pg_every > 0 && (i + 1) % c.pg_every == 0)
           st = dt_agent_pg_batch(r.agent, r.replay, NULL);
       }
       if (st) break;
     }
-    episode++;
+    rs.episode++;
     last_ret = ret;
-    fprintf(r.train_csv, "%d,%lld,%.6g,%s,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", episode,
-            (long long)(step * ar), ret, planner == 0 ? "random" : planner == 1 ? "mppi" : "trajopt",
+    fprintf(r.train_csv, "%d,%lld,%.6g,%s,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", rs.episode,
+            (long long)(rs.step * ar), ret, planner == 0 ? "random" : planner == 1 ? "mppi" : "trajopt",
             dt_time_s() - t_ep, ui.consistency, ui.reward, ui.value, ui.state_value, ui.pi,
             ui.grad_norm, pg_norm);
     fflush(r.train_csv);
-    progress(&c, step * ar, c.train_steps, t_start, last_ret, last_eval);
+    if (c.save_freq > 0 && (rs.step * ar) % c.save_freq < L * ar)
+      if ((st = save_all(run_dir, &r, &rs, ar, 0))) break;
+    progress(&c, rs.step * ar, c.train_steps, t_start, last_ret, rs.last_eval);
   }
   if (c.progress) fprintf(stderr, "\n");
+  if (!st) st = save_all(run_dir, &r, &rs, ar, 0);  // the end state, to extend the run later
   if (result && !st) {
-    result->final_eval = last_eval;
-    result->best_eval = best;
-    result->env_steps = step * ar;
-    result->episodes = episode;
+    result->final_eval = rs.last_eval;
+    result->best_eval = rs.best;
+    result->env_steps = rs.step * ar;
+    result->episodes = rs.episode;
     result->seconds = dt_time_s() - t_start;
     memcpy(result->phase_seconds, dt_agent_timers(r.agent), sizeof result->phase_seconds);
   }
   run_free(&r);
   return st;
+}
+
+dtStatus dt_rl_train(const dtRLConfig* cfg, const char* run_dir, dtTrainResult* result) {
+  return dt_rl_train_ex(cfg, run_dir, 0, result);
 }
