@@ -12,6 +12,7 @@ pkgs=(
   libpng-dev libgif-dev                      # PNG plots and GIF episode renders
   clang libclang-rt-14-dev valgrind          # fuzzing, sanitizers, leak checks
   python3-torch python3-numpy python3-pytest python3-h5py   # cross-checks against PyTorch
+  python3-matplotlib                         # learning-curve plots (difftop plot)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

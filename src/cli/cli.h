@@ -15,6 +15,7 @@ int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 
 // The resolved config of a run directory (RUN_DIR/config.yaml).
 dtStatus cli_run_config(const char* run_dir, dtRLConfig* rl);

@@ -9,6 +9,7 @@ static const dtCommand commands[] = {
     {"version", "print the library version", cmd_version},
     {"train", "train an agent: train --algo tdmpc|difftop --task NAME [--seed N] [--steps N]", cmd_train},
     {"eval", "evaluate a run: eval RUN_DIR [--checkpoint best|latest] [--episodes N]", cmd_eval},
+    {"plot", "learning curves: plot RUN_DIR... [--out FILE] (PNG, published TD-MPC overlaid)", cmd_plot},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},
 };
 
