@@ -17,7 +17,7 @@ cmake --build build-asan -j2
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2)
 
 echo "== valgrind (memcheck) on the base, tensor and nn suites"
-for t in build/rng_test build/alloc_test build/status_test build/nn_test; do
+for t in build/base_rng_test build/base_alloc_test build/base_status_test build/nn_nn_test build/rl_replay_test build/rl_config_test; do
   [ -x "$t" ] || continue
   valgrind -q --error-exitcode=9 --leak-check=full "$t" >/dev/null
   echo "valgrind clean: $t"

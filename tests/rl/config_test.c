@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// RL settings: defaults, text setters, errors with suggestions, dump round trip.
+#include "test.h"
+
+static void test_defaults_are_official(void) {
+  dtRLConfig c;
+  dt_rl_config_default(&c);
+  CHECK(c.latent_dim == 50 && c.mlp_dim == 512 && c.enc_dim == 256);
+  CHECK(c.batch_size == 512 && c.horizon == 5 && c.seed_steps == 5000);
+  CHECK_NEAR(c.lr, 1e-3, 1e-9);
+  CHECK_NEAR(c.rho, 0.5, 0);
+  CHECK(c.num_samples == 512 && c.num_elites == 64 && c.iterations == 6);
+  CHECK(c.max_iterations == 50 && c.backward_mode == DT_BACKWARD_TRUNCATED && c.backward_num_iterations == 5);
+  CHECK_NEAR(c.grad_clip_norm_a, 100, 0);
+}
+
+static void test_set_each_kind(void) {
+  dtRLConfig c;
+  dt_rl_config_default(&c);
+  CHECK_OK(dt_rl_config_set(&c, "lr", "3e-4"));
+  CHECK_NEAR(c.lr, 3e-4, 1e-9);
+  CHECK_OK(dt_rl_config_set(&c, "train_steps", "1e6"));
+  CHECK(c.train_steps == 1000000);
+  CHECK_OK(dt_rl_config_set(&c, "algo", "tdmpc"));
+  CHECK(c.algo == DT_ALGO_TDMPC);
+  CHECK_OK(dt_rl_config_set(&c, "solver", "newton"));
+  CHECK(c.solver == DT_SOLVER_NEWTON);
+  CHECK_OK(dt_rl_config_set(&c, "backward_mode", "implicit"));
+  CHECK(c.backward_mode == DT_BACKWARD_IMPLICIT);
+  CHECK_OK(dt_rl_config_set(&c, "no_backward", "true"));
+  CHECK(c.no_backward == 1);
+  CHECK_OK(dt_rl_config_set(&c, "task", "walker-walk"));
+  CHECK(!strcmp(c.task, "walker-walk"));
+}
+
+static void test_errors_name_the_key(void) {
+  dtRLConfig c;
+  dt_rl_config_default(&c);
+  CHECK(dt_rl_config_set(&c, "lerning_rate", "1") == DT_ERR_NOT_FOUND);
+  CHECK(dt_rl_config_set(&c, "bach_size", "1") == DT_ERR_NOT_FOUND);
+  CHECK(strstr(dt_last_error(), "batch_size") != NULL, "%s", dt_last_error());
+  CHECK(dt_rl_config_set(&c, "batch_size", "12x") == DT_ERR_FORMAT);
+  CHECK(strstr(dt_last_error(), "batch_size") && strstr(dt_last_error(), "12x"), "%s", dt_last_error());
+  CHECK(dt_rl_config_set(&c, "batch_size", "1.5") == DT_ERR_FORMAT);
+  CHECK(dt_rl_config_set(&c, "solver", "sgd") == DT_ERR_FORMAT);
+  CHECK(strstr(dt_last_error(), "newton") != NULL, "%s", dt_last_error());
+  CHECK(dt_rl_config_set(&c, "lr", "") == DT_ERR_FORMAT);
+  CHECK(c.batch_size == 512, "a failed set must not change the value");
+}
+
+static void test_dump_round_trip(void) {
+  dtRLConfig a, b;
+  dt_rl_config_default(&a);
+  dt_rl_config_set(&a, "lr", "0.000123");
+  dt_rl_config_set(&a, "pg_mode", "batched");
+  dt_rl_config_set(&a, "seed", "77");
+  char buf[8192];
+  CHECK_OK(dt_rl_config_dump(&a, buf, sizeof buf));
+  dt_rl_config_default(&b);
+  // parse "key: value" lines back
+  for (char* line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char* colon = strchr(line, ':');
+    CHECK(colon != NULL);
+    if (!colon) break;
+    *colon = 0;
+    CHECK_OK(dt_rl_config_set(&b, line, colon + 2));
+  }
+  CHECK(memcmp(&a, &b, sizeof a) == 0, "dumped config did not read back identically");
+  char small[16];
+  CHECK(dt_rl_config_dump(&a, small, sizeof small) == DT_ERR_NOMEM);
+}
+
+DT_TEST_MAIN("rl/config", TEST(test_defaults_are_official), TEST(test_set_each_kind),
+             TEST(test_errors_name_the_key), TEST(test_dump_round_trip))
