@@ -13,5 +13,7 @@ typedef struct dtCommand {
 
 int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_render(int argc, char** argv);
+int bench_envs(int argc, char** argv);
 
 #endif

@@ -8,6 +8,7 @@
 static const dtCommand commands[] = {
     {"version", "print the library version", cmd_version},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},
+    {"render", "roll out a task and write a GIF: render --task NAME [--policy expert|random]", cmd_render},
 };
 
 static void usage(FILE* f) {
