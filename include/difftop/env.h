@@ -110,6 +110,25 @@ DTAPI int dt_env_max_steps(const dtEnv* env);
 // Env steps taken in the current episode.
 DTAPI int64_t dt_env_step_count(const dtEnv* env);
 
+//---------------------------------------------------------------------------------------------
+// experts: controllers with access to the true simulator state, for demonstrations
+
+// An expert policy for one task.
+typedef struct dtExpert dtExpert;
+
+// Make the expert of a task (DT_ERR_NOT_FOUND, listing the tasks that have one, if none).
+DTAPI dtStatus dt_expert_new(const char* env_name, uint64_t seed, dtExpert** expert);
+
+// Free an expert (NULL is allowed).
+DTAPI void dt_expert_free(dtExpert* expert);
+
+// Names of the tasks that have an expert, NULL-terminated.
+DTAPI const char* const* dt_expert_names(void);
+
+// The expert's action for env's current state (env must be the expert's task); writes
+// dt_env_action_space(env)->size floats in [-1, 1].
+DTAPI dtStatus dt_expert_act(dtExpert* expert, const dtEnv* env, float* action);
+
 #ifdef __cplusplus
 }
 #endif

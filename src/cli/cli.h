@@ -26,5 +26,7 @@ const char* cli_config_dir(void);
 // Defaults, configs/default.yaml, the task's file, an extra file and key=value overrides.
 dtStatus cli_resolve_config(dtRLConfig* rl, const char* task, const char* extra_file,
                             char** overrides, int n_overrides);
+int cmd_render(int argc, char** argv);
+int bench_envs(int argc, char** argv);
 
 #endif

@@ -11,6 +11,7 @@ static const dtCommand commands[] = {
     {"eval", "evaluate a run: eval RUN_DIR [--checkpoint best|latest] [--episodes N]", cmd_eval},
     {"plot", "learning curves: plot RUN_DIR... [--out FILE] (PNG, published TD-MPC overlaid)", cmd_plot},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},
+    {"render", "roll out a task and write a GIF: render --task NAME [--policy expert|random]", cmd_render},
 };
 
 static void usage(FILE* f) {
