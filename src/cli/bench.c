@@ -11,6 +11,7 @@ int cmd_bench(int argc, char** argv) {
     return 2;
   }
   if (!strcmp(argv[1], "envs")) return bench_envs(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "rl")) return bench_rl(argc - 1, argv + 1);
   fprintf(stderr, "difftop bench: unknown suite '%s' (known: none yet)\n", argv[1]);
   return 2;
 }
