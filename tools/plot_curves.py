@@ -12,6 +12,7 @@ import os
 import sys
 from collections import defaultdict
 
+# the source tree (tools/..) or the installed share/difftop (tools/..): both hold data/tdmpc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
