@@ -11,6 +11,17 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
 (cd build && ctest --output-on-failure -j2)
 
+echo "== packaging: install, then build a consumer with find_package and with pkg-config"
+prefix="$PWD/build/install-test"
+rm -rf "$prefix" build/consumer
+cmake --install build --prefix "$prefix" >/dev/null
+cmake -S tests/packaging -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build/consumer >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" build/consumer/consumer
+gcc tests/packaging/main.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs difftop) \
+  -o build/consumer/consumer-pc
+LD_LIBRARY_PATH="$prefix/lib" build/consumer/consumer-pc
+
 echo "== ASan + UBSan build and tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j2
