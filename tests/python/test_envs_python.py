@@ -117,6 +117,8 @@ def test_names_and_pixels():
     assert env.observation_space.shape == (6, 32, 32)
 
 
+# check_env warns (not fails) about unbounded DMC observations and Push-T's pixel-unit actions
+@pytest.mark.filterwarnings("ignore:.*WARN.*:UserWarning")
 @pytest.mark.parametrize("task,obs", [("cartpole-swingup", "state"), ("walker-walk", "state"),
                                       ("pusht", "state"), ("reacher-easy", "pixels")])
 def test_gymnasium_check_env(task, obs):
