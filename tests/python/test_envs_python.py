@@ -136,3 +136,5 @@ def test_gymnasium_check_env(task, obs):
     genv.reset(seed=0)
     assert genv.render().shape == (32, 48, 3)
     genv.close()
+    # the module:id form imports difftop.envs itself
+    assert gymnasium.make(f"difftop.envs:difftop/{task}-v0").unwrapped.task == task
