@@ -266,3 +266,17 @@ def test_implicit_mode_runs_and_reaches_parameters():
     assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0
     assert torch.count_nonzero(a0.grad) == 0
     assert m._dynamics[0].weight.grad.abs().max() > 0
+
+
+def test_projection_option_keeps_lm_iterates_in_the_box():
+    """The official LM (project=False) may leave the action box with a large step; project=True
+    clamps every iterate to [lo, hi]; with lo/hi narrowed, to that box."""
+    m = make_model(seed=7)
+    x = torch.randn(4, S, generator=torch.Generator().manual_seed(3))
+    kw = dict(solver="lm", backward="unroll", max_iters=5, step_size=1.0, damping=1e-3)
+    free = TrajoptLayer(m, H, max_batch=4, **kw)(x)
+    assert free.abs().max() > 1.0  # the unprojected step leaves the box
+    proj = TrajoptLayer(m, H, max_batch=4, project=True, **kw)(x)
+    assert proj.abs().max() <= 1.0
+    narrow = TrajoptLayer(m, H, max_batch=4, project=True, lo=-0.5, hi=0.5, **kw)(x)
+    assert narrow.abs().max() <= 0.5 and (narrow.abs() == 0.5).any()
