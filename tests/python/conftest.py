@@ -2,10 +2,15 @@
 # numpy) and under build/venv (dm_control, gym-pusht, theseus-ai); tests skip what is missing.
 import os
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# the difftop Python package is imported from the source tree (no `pip install ./python`
+# needed); it finds the library through DIFFTOP_LIB, DT_LIB or build/libdifftop.so
+sys.path.insert(0, str(ROOT / "python"))
 
 
 @pytest.fixture(scope="session")
