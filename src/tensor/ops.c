@@ -250,6 +250,44 @@ static inline int64_t bidx(const dtTensor* y, int64_t i) {
   }
 }
 
+// Run the body for every element i of y with j = bidx(y, i), in increasing i (so accumulations
+// into b happen in the same order as a plain loop), without a division or modulo per element.
+#define FOR_BCAST(y, ...)                                                               \
+  do {                                                                                  \
+    const int64_t n_ = (y)->size;                                                       \
+    switch ((y)->ip[0]) {                                                               \
+      case BC_SAME:                                                                     \
+        for (int64_t i = 0; i < n_; i++) {                                              \
+          const int64_t j = i;                                                          \
+          __VA_ARGS__                                                                   \
+        }                                                                               \
+        break;                                                                          \
+      case BC_SCALAR:                                                                   \
+        for (int64_t i = 0; i < n_; i++) {                                              \
+          const int64_t j = 0;                                                          \
+          __VA_ARGS__                                                                   \
+        }                                                                               \
+        break;                                                                          \
+      case BC_ROW: {                                                                    \
+        const int64_t nb_ = (y)->src[1]->size;                                          \
+        for (int64_t i0_ = 0; i0_ < n_; i0_ += nb_)                                     \
+          for (int64_t j = 0; j < nb_; j++) {                                           \
+            const int64_t i = i0_ + j;                                                  \
+            __VA_ARGS__                                                                 \
+          }                                                                             \
+        break;                                                                          \
+      }                                                                                 \
+      default: {                                                                        \
+        const int64_t rep_ = (y)->ip[1];                                                \
+        for (int64_t j = 0, i0_ = 0; i0_ < n_; j++, i0_ += rep_)                        \
+          for (int64_t i = i0_; i < i0_ + rep_; i++) {                                  \
+            __VA_ARGS__                                                                 \
+          }                                                                             \
+        break;                                                                          \
+      }                                                                                 \
+    }                                                                                   \
+  } while (0)
+
 // decide how b broadcasts against a; -1 if it does not
 static int broadcast_mode(const dtTensor* a, const dtTensor* b) {
   if (a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0)
@@ -290,13 +328,13 @@ static void addsub_forward(dtTape* t, dtTensor* y) {
   (void)t;
   dtTensor *a = y->src[0], *b = y->src[1];
   float s = y->op == DT_OP_SUB ? -1.0f : 1.0f;
-  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] + s * b->val[bidx(y, i)];
+  FOR_BCAST(y, { y->val[i] = a->val[i] + s * b->val[j]; });
   if (y->dot) {
-    for (int64_t i = 0; i < y->size; i++) {
+    FOR_BCAST(y, {
       float d = a->dot ? a->dot[i] : 0.0f;
-      if (b->dot) d += s * b->dot[bidx(y, i)];
+      if (b->dot) d += s * b->dot[j];
       y->dot[i] = d;
-    }
+    });
   }
 }
 
@@ -313,9 +351,8 @@ static void addsub_backward(dtTape* t, dtTensor* y) {
   }
   if (needs_grad(b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int64_t i = 0; i < y->size; i++) b->grad[bidx(y, i)] += s * y->grad[i];
-    if (so)
-      for (int64_t i = 0; i < y->size; i++) b->gdot[bidx(y, i)] += s * y->gdot[i];
+    FOR_BCAST(y, { b->grad[j] += s * y->grad[i]; });
+    if (so) FOR_BCAST(y, { b->gdot[j] += s * y->gdot[i]; });
   }
 }
 
@@ -323,14 +360,13 @@ static void addsub_backward(dtTape* t, dtTensor* y) {
 static void mul_forward(dtTape* t, dtTensor* y) {
   (void)t;
   dtTensor *a = y->src[0], *b = y->src[1];
-  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] * b->val[bidx(y, i)];
+  FOR_BCAST(y, { y->val[i] = a->val[i] * b->val[j]; });
   if (y->dot) {
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       float d = a->dot ? a->dot[i] * b->val[j] : 0.0f;
       if (b->dot) d += a->val[i] * b->dot[j];
       y->dot[i] = d;
-    }
+    });
   }
 }
 
@@ -340,19 +376,17 @@ static void mul_backward(dtTape* t, dtTensor* y) {
   int so = t->second_order;
   if (needs_grad(a)) {
     if (!dt_ensure_grad(t, a)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       a->grad[i] += y->grad[i] * b->val[j];
       if (so) a->gdot[i] += y->gdot[i] * b->val[j] + (b->dot ? y->grad[i] * b->dot[j] : 0.0f);
-    }
+    });
   }
   if (needs_grad(b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       b->grad[j] += y->grad[i] * a->val[i];
       if (so) b->gdot[j] += y->gdot[i] * a->val[i] + (a->dot ? y->grad[i] * a->dot[i] : 0.0f);
-    }
+    });
   }
 }
 
@@ -360,15 +394,14 @@ static void mul_backward(dtTape* t, dtTensor* y) {
 static void div_forward(dtTape* t, dtTensor* y) {
   (void)t;
   dtTensor *a = y->src[0], *b = y->src[1];
-  for (int64_t i = 0; i < y->size; i++) y->val[i] = a->val[i] / b->val[bidx(y, i)];
+  FOR_BCAST(y, { y->val[i] = a->val[i] / b->val[j]; });
   if (y->dot) {
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       float bv = b->val[j];
       float d = a->dot ? a->dot[i] / bv : 0.0f;
       if (b->dot) d -= a->val[i] * b->dot[j] / (bv * bv);
       y->dot[i] = d;
-    }
+    });
   }
 }
 
@@ -380,19 +413,17 @@ static void div_backward(dtTape* t, dtTensor* y) {
   int so = t->second_order;
   if (needs_grad(a)) {
     if (!dt_ensure_grad(t, a)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       float bv = b->val[j];
       a->grad[i] += y->grad[i] / bv;
       if (so) {
         a->gdot[i] += y->gdot[i] / bv - (b->dot ? y->grad[i] * b->dot[j] / (bv * bv) : 0.0f);
       }
-    }
+    });
   }
   if (needs_grad(b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int64_t i = 0; i < y->size; i++) {
-      int64_t j = bidx(y, i);
+    FOR_BCAST(y, {
       float bv = b->val[j], b2 = bv * bv;
       b->grad[j] -= y->grad[i] * a->val[i] / b2;
       if (so) {
@@ -400,7 +431,7 @@ static void div_backward(dtTape* t, dtTensor* y) {
         float db = b->dot ? 2.0f * a->val[i] * b->dot[j] / (b2 * bv) : 0.0f;
         b->gdot[j] += -y->gdot[i] * a->val[i] / b2 - y->grad[i] * (da - db);
       }
-    }
+    });
   }
 }
 
@@ -412,12 +443,11 @@ static int pick_a(const dtTensor* y, float av, float bv) {
 static void minmax_forward(dtTape* t, dtTensor* y) {
   (void)t;
   dtTensor *a = y->src[0], *b = y->src[1];
-  for (int64_t i = 0; i < y->size; i++) {
-    int64_t j = bidx(y, i);
+  FOR_BCAST(y, {
     int sel = pick_a(y, a->val[i], b->val[j]);
     y->val[i] = sel ? a->val[i] : b->val[j];
     if (y->dot) y->dot[i] = sel ? (a->dot ? a->dot[i] : 0.0f) : (b->dot ? b->dot[j] : 0.0f);
-  }
+  });
 }
 
 static void minmax_backward(dtTape* t, dtTensor* y) {
@@ -425,14 +455,14 @@ static void minmax_backward(dtTape* t, dtTensor* y) {
   int so = t->second_order;
   if (needs_grad(a) && !dt_ensure_grad(t, a)) return;
   if (needs_grad(b) && !dt_ensure_grad(t, b)) return;
-  for (int64_t i = 0; i < y->size; i++) {
-    int64_t j = bidx(y, i);
+  FOR_BCAST(y, {
     dtTensor* dst = pick_a(y, a->val[i], b->val[j]) ? a : b;
     int64_t k = dst == a ? i : j;
-    if (!needs_grad(dst)) continue;
-    dst->grad[k] += y->grad[i];
-    if (so) dst->gdot[k] += y->gdot[i];
-  }
+    if (needs_grad(dst)) {
+      dst->grad[k] += y->grad[i];
+      if (so) dst->gdot[k] += y->gdot[i];
+    }
+  });
 }
 
 dtTensor* dt_add(dtTape* t, dtTensor* a, dtTensor* b) { return binary(t, DT_OP_ADD, a, b); }
