@@ -507,8 +507,9 @@ dtTensor* dt_scale(dtTape* t, dtTensor* x, float alpha) { return dt_affine(t, x,
 //---------------------------------------------------------------------------------------------
 // unary: y = f(x) with f' and f'' (ip[0] = dtUnary)
 
-// value, first and second derivative of f at x (y = f(x) already known when have_y)
-static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
+// value, first and second derivative of f at x (inlined into loops specialised per f)
+static inline __attribute__((always_inline)) void unary_eval(int f, float x, float* v,
+                                                             float* d1, float* d2) {
   switch (f) {
     case DT_ELU:
       if (x > 0) {
@@ -565,10 +566,38 @@ static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
   *v = *d1 = *d2 = NAN;
 }
 
-static void unary_forward(dtTape* t, dtTensor* y) {
-  (void)t;
-  const dtTensor* x = y->src[0];
-  int f = y->ip[0];
+// first and second derivative of f at x where y = f(x) is known: the functions whose
+// derivatives are cheap in y skip re-evaluating f (the same expressions as unary_eval, on the
+// same value of f(x), so the same results)
+static inline __attribute__((always_inline)) void unary_deriv(int f, float x, float y, float* d1,
+                                                              float* d2) {
+  switch (f) {
+    case DT_TANH:
+      *d1 = 1 - y * y, *d2 = -2 * y * (1 - y * y);
+      return;
+    case DT_SIGMOID:
+      *d1 = y * (1 - y), *d2 = y * (1 - y) * (1 - 2 * y);
+      return;
+    case DT_EXP:
+      *d1 = y, *d2 = y;
+      return;
+    case DT_SQRT:
+      *d1 = 0.5f / y, *d2 = -0.25f / (y * x);
+      return;
+    case DT_RSQRT:
+      *d1 = -0.5f * y / x, *d2 = 0.75f * y / (x * x);
+      return;
+    default: {
+      float v;
+      unary_eval(f, x, &v, d1, d2);
+      return;
+    }
+  }
+}
+
+// the loops, instantiated once per function (f is a constant after inlining)
+static inline __attribute__((always_inline)) void unary_forward_f(int f, const dtTensor* x,
+                                                                  dtTensor* y) {
   for (int64_t i = 0; i < y->size; i++) {
     float v, d1, d2;
     unary_eval(f, x->val[i], &v, &d1, &d2);
@@ -577,18 +606,112 @@ static void unary_forward(dtTape* t, dtTensor* y) {
   }
 }
 
-// gx += g f'(x);  gx' += g' f'(x) + g f''(x) x'
-static void unary_backward(dtTape* t, dtTensor* y) {
-  dtTensor* x = y->src[0];
-  int f = y->ip[0];
-  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
-  int so = t->second_order;
+static inline __attribute__((always_inline)) void unary_backward_f(int f, int so, dtTensor* x,
+                                                                   const dtTensor* y) {
   for (int64_t i = 0; i < y->size; i++) {
-    float v, d1, d2;
-    unary_eval(f, x->val[i], &v, &d1, &d2);
+    float d1, d2;
+    unary_deriv(f, x->val[i], y->val[i], &d1, &d2);
     x->grad[i] += y->grad[i] * d1;
     if (so) x->gdot[i] += y->gdot[i] * d1 + (x->dot ? y->grad[i] * d2 * x->dot[i] : 0.0f);
   }
+}
+
+#define UNARY_DISPATCH(f, CALL)                      \
+  switch (f) {                                       \
+    case DT_ELU: CALL(DT_ELU); break;                \
+    case DT_RELU: CALL(DT_RELU); break;              \
+    case DT_TANH: CALL(DT_TANH); break;              \
+    case DT_SIGMOID: CALL(DT_SIGMOID); break;        \
+    case DT_EXP: CALL(DT_EXP); break;                \
+    case DT_LOG: CALL(DT_LOG); break;                \
+    case DT_SOFTPLUS: CALL(DT_SOFTPLUS); break;      \
+    case DT_SQUARE: CALL(DT_SQUARE); break;          \
+    case DT_SQRT: CALL(DT_SQRT); break;              \
+    case DT_RSQRT: CALL(DT_RSQRT); break;            \
+    case DT_NEG: CALL(DT_NEG); break;                \
+    default: CALL(f); break;                         \
+  }
+
+// ELU, the hidden activation of every TD-MPC MLP: the sign of x is random, so a branch per
+// element mispredicts half the time; instead, each chunk first takes the x > 0 side without
+// branches and lists the other elements, then calls expf on those alone. When y needs a
+// gradient, f'(x) is kept in y->aux so that the backward needs no second expf. The arithmetic
+// is unary_eval's, element by element, so the results are the same.
+#define ELU_CHUNK 512
+
+static void elu_forward(dtTape* t, dtTensor* y) {
+  const dtTensor* x = y->src[0];
+  float* d1s = NULL;
+  if (needs_grad(y)) {
+    d1s = dt_node_floats(t, y->size, 0);
+    if (!d1s) return;
+    y->aux = d1s;
+  }
+  const float* xv = x->val;
+  const float* xd = y->dot ? x->dot : NULL;
+  float* yv = y->val;
+  float* yd = y->dot;
+  int idx[ELU_CHUNK];
+  for (int64_t c0 = 0; c0 < y->size; c0 += ELU_CHUNK) {
+    int64_t c1 = c0 + ELU_CHUNK < y->size ? c0 + ELU_CHUNK : y->size;
+    int neg = 0;
+    for (int64_t i = c0; i < c1; i++) {
+      float v = xv[i];
+      yv[i] = v;
+      idx[neg] = (int)(i - c0);
+      neg += !(v > 0);
+    }
+    if (yd)
+      for (int64_t i = c0; i < c1; i++) yd[i] = 1.0f * xd[i];
+    if (d1s)
+      for (int64_t i = c0; i < c1; i++) d1s[i] = 1.0f;
+    for (int k = 0; k < neg; k++) {
+      int64_t i = c0 + idx[k];
+      float e = expf(xv[i]);
+      yv[i] = e - 1.0f;
+      if (yd) yd[i] = e * xd[i];
+      if (d1s) d1s[i] = e;
+    }
+  }
+}
+
+// with f'(x) from the forward: f'' = 0 for x > 0 and f' otherwise
+static void elu_backward_saved(dtTensor* x, const dtTensor* y, int so) {
+  const float* d1s = y->aux;
+  if (!so) {
+    for (int64_t i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * d1s[i];
+    return;
+  }
+  for (int64_t i = 0; i < y->size; i++) {
+    float d1 = d1s[i], d2 = x->val[i] > 0 ? 0.0f : d1;
+    x->grad[i] += y->grad[i] * d1;
+    x->gdot[i] += y->gdot[i] * d1 + (x->dot ? y->grad[i] * d2 * x->dot[i] : 0.0f);
+  }
+}
+
+static void unary_forward(dtTape* t, dtTensor* y) {
+  const dtTensor* x = y->src[0];
+  if (y->ip[0] == DT_ELU) {
+    elu_forward(t, y);
+    return;
+  }
+#define UNARY_FWD(F) unary_forward_f(F, x, y)
+  UNARY_DISPATCH(y->ip[0], UNARY_FWD)
+#undef UNARY_FWD
+}
+
+// gx += g f'(x);  gx' += g' f'(x) + g f''(x) x'
+static void unary_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(x) || !dt_ensure_grad(t, x)) return;
+  int so = t->second_order;
+  if (y->ip[0] == DT_ELU && y->aux) {
+    elu_backward_saved(x, y, so);
+    return;
+  }
+#define UNARY_BWD(F) unary_backward_f(F, so, x, y)
+  UNARY_DISPATCH(y->ip[0], UNARY_BWD)
+#undef UNARY_BWD
 }
 
 dtTensor* dt_unary(dtTape* t, dtTensor* x, dtUnary f) {
