@@ -208,7 +208,9 @@ static void usage(FILE* f) {
           "  times forward, forward+backward and HVP (forward-over-reverse) of the TOLD\n"
           "  dynamics MLP 56-512-512-50 (ELU) and Q head 56-512(LN,Tanh)-512(ELU)-1;\n"
           "  compares with OpenBLAS sgemm [B,512]x[512,512] and with PyTorch\n"
-          "  (%s tools/bench_nn_torch.py; DT_TORCH_PYTHON overrides).\n",
+          "  (%s tools/bench_nn_torch.py; DT_TORCH_PYTHON overrides).\n"
+          "  --threads N: OpenBLAS and torch threads (default: OpenBLAS' current count);\n"
+          "  --reps N: timed repetitions per row, median reported (default 30).\n",
           torch_python());
 }
 
