@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -21,6 +22,18 @@ static const char* const mode_names[MODE_COUNT] = {"forward", "fwd+bwd", "hvp"};
 static const int mode_flop_factor[MODE_COUNT] = {1, 3, 7};
 
 #define MAX_BATCHES 8
+
+// the clock: wall time (default), or this process's CPU time (--clock cpu), which leaves out the
+// time other jobs hold the cores on a shared machine (meaningful with --threads 1 only: with
+// more threads it adds up the threads' CPU time)
+static int g_cpu_clock;
+
+static double now_s(void) {
+  if (!g_cpu_clock) return dt_time_s();
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 typedef struct Opts {
   int json;
@@ -132,9 +145,9 @@ static void gemm_only(const dtMLPSpec* s, int batch, int mode, const GemmBufs* g
 static double ceiling_gflops(int batch, int reps, int warmup, const GemmBufs* g, double* ms_out) {
   double* ts = malloc((size_t)reps * sizeof(double));
   for (int i = 0; i < warmup + reps; i++) {
-    double t0 = dt_time_s();
+    double t0 = now_s();
     k_nt(batch, 512, 512, g);
-    double t1 = dt_time_s();
+    double t1 = now_s();
     if (i >= warmup) ts[i - warmup] = (t1 - t0) * 1e3;
   }
   double ms = median(ts, reps);
@@ -162,9 +175,10 @@ static int run_torch(const Opts* o, Row* rows, int nrows, char* version, size_t 
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
            "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d MKL_NUM_THREADS=%d '%s' "
-           "'%s/tools/bench_nn_torch.py' --threads %d --reps %d --warmup %d --batches %s --json",
+           "'%s/tools/bench_nn_torch.py' --threads %d --reps %d --warmup %d --batches %s "
+           "--clock %s --json",
            o->threads, o->threads, o->threads, torch_python(), DT_SOURCE_DIR, o->threads,
-           o->reps, o->warmup, batches);
+           o->reps, o->warmup, batches, g_cpu_clock ? "cpu" : "wall");
   FILE* p = popen(cmd, "r");
   if (!p) return 0;
   char line[1024];
@@ -204,13 +218,14 @@ static int run_torch(const Opts* o, Row* rows, int nrows, char* version, size_t 
 static void usage(FILE* f) {
   fprintf(f,
           "usage: difftop bench nn [--json] [--threads N] [--reps N] [--warmup N]\n"
-          "                        [--batches 1,256,1024] [--no-torch]\n"
+          "                        [--batches 1,256,1024] [--clock wall|cpu] [--no-torch]\n"
           "  times forward, forward+backward and HVP (forward-over-reverse) of the TOLD\n"
           "  dynamics MLP 56-512-512-50 (ELU) and Q head 56-512(LN,Tanh)-512(ELU)-1;\n"
           "  compares with OpenBLAS sgemm [B,512]x[512,512] and with PyTorch\n"
           "  (%s tools/bench_nn_torch.py; DT_TORCH_PYTHON overrides).\n"
           "  --threads N: OpenBLAS and torch threads (default: OpenBLAS' current count);\n"
-          "  --reps N: timed repetitions per row, median reported (default 30).\n",
+          "  --reps N: timed repetitions per row, median reported (default 30);\n"
+          "  --clock cpu: process CPU time instead of wall time (shared machines, 1 thread).\n",
           torch_python());
 }
 
@@ -226,6 +241,13 @@ static int parse(int argc, char** argv, Opts* o) {
     const char* a = argv[i];
     if (!strcmp(a, "--json")) {
       o->json = 1;
+    } else if (!strcmp(a, "--clock") && i + 1 < argc) {
+      const char* c = argv[++i];
+      if (strcmp(c, "wall") && strcmp(c, "cpu")) {
+        fprintf(stderr, "difftop bench nn: --clock wall|cpu, not '%s'\n", c);
+        return 2;
+      }
+      g_cpu_clock = !strcmp(c, "cpu");
     } else if (!strcmp(a, "--no-torch")) {
       o->torch = 0;
     } else if (!strcmp(a, "--threads") && i + 1 < argc) {
@@ -344,18 +366,18 @@ int bench_nn(int argc, char** argv) {
       int b = o.batches[bi];
       for (int mode = 0; mode < MODE_COUNT; mode++) {
         for (int i = 0; i < o.warmup + o.reps; i++) {
-          double t0 = dt_time_s();
+          double t0 = now_s();
           dtStatus st = run_mode(t, &mlp, b, mode, x, w, r);
-          double t1 = dt_time_s();
+          double t1 = now_s();
           if (st != DT_OK) {
             fprintf(stderr, "difftop bench nn: %s B=%d %s: %s\n", nets[ni].name, b,
                     mode_names[mode], dt_tape_error(t));
             return 1;
           }
           gemm_only(&spec, b, mode, &g);
-          double t2 = dt_time_s();
+          double t2 = now_s();
           k_nt(b, 512, 512, &g);  // the ceiling, interleaved so that load changes hit both
-          double t3 = dt_time_s();
+          double t3 = now_s();
           if (i >= o.warmup) {
             ts[i - o.warmup] = (t1 - t0) * 1e3;
             tg[i - o.warmup] = (t2 - t1) * 1e3;
@@ -393,10 +415,11 @@ int bench_nn(int argc, char** argv) {
   if (o.json) {
     printf("{\"suite\":\"nn\",\"record\":\"setup\",\"cpu\":\"%s\",\"threads\":%d,"
            "\"openblas_threads\":%d,\"OPENBLAS_NUM_THREADS_env\":\"%s\",\"openblas\":\"%s\","
-           "\"reps\":%d,\"warmup\":%d,\"torch\":\"%s\",\"torch_threads\":%d,"
+           "\"reps\":%d,\"warmup\":%d,\"clock\":\"%s\",\"torch\":\"%s\",\"torch_threads\":%d,"
            "\"flop_model\":\"forward F, fwd+bwd 3F, hvp 7F; F = sum 2*in*out*B\"}\n",
            cpu, o.threads, blas_threads, env_threads ? env_threads : "", openblas_get_config(),
-           o.reps, o.warmup, have_torch ? torch_version : "", torch_threads);
+           o.reps, o.warmup, g_cpu_clock ? "cpu" : "wall", have_torch ? torch_version : "",
+           torch_threads);
     for (int bi = 0; bi < o.nbatches; bi++)
       printf("{\"suite\":\"nn\",\"record\":\"ceiling\",\"kernel\":\"%s\",\"m\":%d,\"n\":512,"
              "\"k\":512,\"median_ms\":%.6f,\"gflops\":%.3f}\n",
@@ -417,9 +440,10 @@ int bench_nn(int argc, char** argv) {
   }
 
   printf("difftop bench nn: %s; %d thread%s (OpenBLAS %d, OPENBLAS_NUM_THREADS=%s); median of %d "
-         "reps after %d warm-up\n",
+         "reps after %d warm-up; %s time\n",
          cpu, o.threads, o.threads == 1 ? "" : "s", blas_threads,
-         env_threads ? env_threads : "(unset)", o.reps, o.warmup);
+         env_threads ? env_threads : "(unset)", o.reps, o.warmup,
+         g_cpu_clock ? "process CPU" : "wall");
   printf("OpenBLAS: %s\n", openblas_get_config());
   if (have_torch)
     printf("PyTorch %s, torch.set_num_threads(%d)\n", torch_version, torch_threads);
