@@ -29,5 +29,6 @@ dtStatus cli_resolve_config(dtRLConfig* rl, const char* task, const char* extra_
 int cmd_render(int argc, char** argv);
 int bench_envs(int argc, char** argv);
 int bench_rl(int argc, char** argv);
+int bench_nn(int argc, char** argv);
 
 #endif
