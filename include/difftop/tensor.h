@@ -149,6 +149,7 @@ typedef enum dtOp {
   DT_OP_RESHAPE,    // same values, new shape
   DT_OP_GATHER,     // rows of x picked by integer indices
   DT_OP_CUSTOM,     // a user function with derivative callbacks (dtScalarFn)
+  DT_OP_LNORM,      // (x - mean) / sqrt(var + eps) over the last axis (LayerNorm's core)
   DT_OP_COUNT
 } dtOp;
 
@@ -266,6 +267,9 @@ typedef struct dtScalarFn {
 
 // y [B] = f(a, x) for a [B, na] and x [B, nx] (x may be NULL when nx = 0); fn must outlive the tape.
 DTAPI dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn);
+
+// (x - mean(x)) / sqrt(var(x) + eps) over the last axis (biased variance), fused.
+DTAPI dtTensor* dt_normalize(dtTape* t, dtTensor* x, float eps);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).
 DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps);

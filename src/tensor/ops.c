@@ -1098,26 +1098,98 @@ dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn) {
 }
 
 //---------------------------------------------------------------------------------------------
+// fused normalisation over the last axis: y = (x - mu) r, r = (var + eps)^-1/2 per row
+// (fp[0] = eps, ip[0] = row length n, aux = r per row). Its Jacobian is symmetric,
+//   J = r (I - 11'/n - y y'/n),  so  J v = r (v - mean(v) - y mean(y v)),
+// and along a tangent x' (with y' = J x' and m = mean(y x')) the adjoint tangent is
+//   gx' = J g' - r m (J g) - (r/n) (y' (y.g) + y (y'.g)).
+
+static inline void lnorm_apply_j(const float* y, const float* v, float r, int n, float* out,
+                                 float scale) {
+  double mv = 0, myv = 0;
+  for (int j = 0; j < n; j++) mv += v[j], myv += (double)y[j] * v[j];
+  float a = (float)(mv / n), b = (float)(myv / n);
+  for (int j = 0; j < n; j++) out[j] += scale * r * (v[j] - a - y[j] * b);
+}
+
+static void lnorm_forward(dtTape* t, dtTensor* y) {
+  (void)t;
+  const dtTensor* x = y->src[0];
+  int n = y->ip[0];
+  int64_t rows = n ? y->size / n : 0;
+  float* rs = y->aux;
+  for (int64_t i = 0; i < rows; i++) {
+    const float* xr = x->val + i * n;
+    float* yr = y->val + i * n;
+    double mu = 0, var = 0;
+    for (int j = 0; j < n; j++) mu += xr[j];
+    mu /= n;
+    for (int j = 0; j < n; j++) var += (xr[j] - mu) * (xr[j] - mu);
+    float r = (float)(1.0 / sqrt(var / n + y->fp[0]));
+    rs[i] = r;
+    for (int j = 0; j < n; j++) yr[j] = (float)(xr[j] - mu) * r;
+    if (y->dot) {
+      memset(y->dot + i * n, 0, (size_t)n * sizeof(float));
+      lnorm_apply_j(yr, x->dot + i * n, r, n, y->dot + i * n, 1.0f);
+    }
+  }
+}
+
+static void lnorm_backward(dtTape* t, dtTensor* y) {
+  dtTensor* x = y->src[0];
+  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  int n = y->ip[0];
+  int64_t rows = n ? y->size / n : 0;
+  const float* rs = y->aux;
+  for (int64_t i = 0; i < rows; i++) {
+    const float *yr = y->val + i * n, *g = y->grad + i * n;
+    float r = rs[i];
+    lnorm_apply_j(yr, g, r, n, x->grad + i * n, 1.0f);
+    if (!t->second_order) continue;
+    float* gxd = x->gdot + i * n;
+    lnorm_apply_j(yr, y->gdot + i * n, r, n, gxd, 1.0f);
+    if (!x->dot) continue;
+    // the terms from J's own change along x'
+    const float *xd = x->dot + i * n, *yd = y->dot + i * n;
+    double m = 0, yg = 0, ydg = 0, mg = 0, myg = 0;
+    for (int j = 0; j < n; j++) {
+      m += (double)yr[j] * xd[j];
+      yg += (double)yr[j] * g[j];
+      ydg += (double)yd[j] * g[j];
+      mg += g[j];
+    }
+    m /= n, myg = yg / n, mg /= n;
+    for (int j = 0; j < n; j++) {
+      float jg = r * (float)(g[j] - mg - yr[j] * myg);
+      gxd[j] += (float)(-r * m * jg - (r / n) * (yd[j] * yg + yr[j] * ydg));
+    }
+  }
+}
+
+dtTensor* dt_normalize(dtTape* t, dtTensor* x, float eps) {
+  if (!check_inputs(t, "normalize", x, NULL)) return NULL;
+  if (x->ndim < 1 || x->shape[x->ndim - 1] < 1 || !(eps >= 0)) {
+    char lb_x[64], s1[64];
+    dt_tape_fail(t, DT_ERR_ARG, "dt_normalize: %s %s needs a non-empty last axis and eps >= 0",
+                 LABEL(x), dt_shape_str(x, s1, sizeof s1));
+    return NULL;
+  }
+  dtTensor* y = new_node(t, DT_OP_LNORM, x->ndim, x->shape, x, NULL, NULL);
+  if (!y) return NULL;
+  y->ip[0] = x->shape[x->ndim - 1];
+  y->fp[0] = eps;
+  y->aux = dt_node_floats(t, y->size / y->ip[0] + 1, 0);
+  if (!y->aux) return NULL;
+  return finish(t, y);
+}
+
+//---------------------------------------------------------------------------------------------
 // composites (their derivatives come from the primitives above)
 
 dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
   if (!check_inputs(t, "layernorm", x, NULL)) return NULL;
-  // normalise over the last axis with the biased variance, as torch.nn.LayerNorm. The row
-  // statistics must broadcast as a column; with x [n, n] (or [n, n, n]) a statistic of shape
-  // x.shape[:-1] equals x's trailing shape and would broadcast as a row, so x is viewed as
-  // [rows, 1, d]: its statistics [rows, 1] can only match as a column (or a scalar).
-  dtTensor* xv = x;
-  if (x->ndim >= 2) {
-    int d = x->shape[x->ndim - 1];
-    int shape3[3] = {d ? (int)(x->size / d) : 0, 1, d};
-    xv = dt_reshape(t, x, 3, shape3);
-  }
-  dtTensor* mu = dt_mean(t, xv, -1);
-  dtTensor* xc = dt_sub(t, xv, mu);
-  dtTensor* var = dt_mean(t, dt_square(t, xc), -1);
-  dtTensor* rstd = dt_unary(t, dt_affine(t, var, 1.0f, eps), DT_RSQRT);
-  dtTensor* y = dt_mul(t, xc, rstd);
-  if (xv != x) y = dt_reshape(t, y, x->ndim, x->shape);
+  // the fused normalisation, then the per-feature gain and bias (row broadcasts)
+  dtTensor* y = dt_normalize(t, x, eps);
   if (gain) y = dt_mul(t, y, gain);
   if (bias) y = dt_add(t, y, bias);
   return y;
@@ -1153,6 +1225,7 @@ const dtOpDef dt_op_table[DT_OP_COUNT] = {
     [DT_OP_RESHAPE] = {"reshape", reshape_forward, reshape_backward},
     [DT_OP_GATHER] = {"gather", gather_forward, gather_backward},
     [DT_OP_CUSTOM] = {"custom", custom_forward, custom_backward},
+    [DT_OP_LNORM] = {"normalize", lnorm_forward, lnorm_backward},
 };
 
 const char* dt_op_name(int op) {

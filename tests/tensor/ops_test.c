@@ -1398,7 +1398,7 @@ static void test_names(void) {
   static const char* ops[DT_OP_COUNT] = {"leaf", "linear", "matmul", "add", "sub", "mul",
                                          "div", "minimum", "maximum", "affine", "unary",
                                          "clamp", "sum", "mean", "concat", "slice", "reshape",
-                                         "gather", "custom"};
+                                         "gather", "custom", "normalize"};
   for (int i = 0; i < DT_OP_COUNT; i++)
     CHECK(strcmp(dt_op_name(i), ops[i]) == 0, "op %d: %s", i, dt_op_name(i));
   CHECK(strcmp(dt_op_name(-1), "unknown") == 0 && strcmp(dt_op_name(DT_OP_COUNT), "unknown") == 0);
