@@ -125,12 +125,11 @@ static void linear_forward(dtTape* t, dtTensor* y) {
   (void)t;
   dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
   int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
-  // y = x W^T + b
-  gemm_nt(M, out, in, x->val, W->val, y->val, 0.0f);
+  // y = x W^T + b: rows start as b and the product accumulates onto them (no extra pass)
   if (b) {
-    for (int i = 0; i < M; i++)
-      for (int j = 0; j < out; j++) y->val[i * out + j] += b->val[j];
+    for (int i = 0; i < M; i++) memcpy(y->val + (size_t)i * out, b->val, (size_t)out * sizeof(float));
   }
+  gemm_nt(M, out, in, x->val, W->val, y->val, b ? 1.0f : 0.0f);
   // y' = x' W^T + x W'^T + b'
   if (y->dot) {
     memset(y->dot, 0, (size_t)y->size * sizeof(float));
