@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# A virtual environment with the reference implementations the cross-checks compare against
-# (dm_control + mujoco, gym-pusht + pymunk, theseus-ai + a CPU torch). Best effort: tests that
-# need a missing package skip themselves and say so.
+# A virtual environment (build/venv) with the reference implementations the cross-checks compare
+# against: dm_control + mujoco 3.x, gym-pusht (pymunk, shapely), gymnasium. Debian's
+# /usr/bin/python3 keeps torch 1.13 for the PyTorch cross-checks. Best effort: a package that
+# cannot be installed makes its tests skip, saying why.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+venv=build/venv
 py=$(command -v python3)
-if [ ! -x build/venv/bin/python ]; then
-  "$py" -m venv build/venv || exit 0
+if [ ! -x "$venv/bin/python" ]; then
+  "$py" -m venv "$venv" || { echo "setup-python: cannot create $venv"; exit 0; }
 fi
-pip="build/venv/bin/python -m pip"
-$pip install -q --upgrade pip >/dev/null 2>&1
-$pip install -q pytest numpy >/dev/null 2>&1 || echo "setup-python: numpy/pytest install failed"
-for req in "dm_control" "gym-pusht" "torch" "theseus-ai" "gymnasium" "safetensors"; do
-  build/venv/bin/python -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('${req//-/_}'.replace('theseus_ai','theseus').replace('gym_pusht','gym_pusht')) else 1)" 2>/dev/null && continue
-  $pip install -q "$req" >/dev/null 2>&1 || echo "setup-python: could not install $req (its cross-check will skip)"
+pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
+pip install --upgrade pip >/dev/null 2>&1
+# mujoco 4.x breaks dm_control, numpy 2 breaks older wheels: pin both
+pip install pytest "numpy<2" >/dev/null 2>&1 || echo "setup-python: pytest/numpy install failed"
+for req in 'dm_control' 'mujoco>=3.17,<4' 'gym-pusht' 'gymnasium'; do
+  pip install "numpy<2" "$req" >/dev/null 2>&1 || echo "setup-python: could not install $req (its cross-checks will skip)"
 done
-echo "setup-python: done"
+if [ "${DT_THESEUS:-1}" = 1 ] && [ -f tools/setup-theseus.sh ]; then bash tools/setup-theseus.sh "$venv"; fi
+echo "setup-python: done ($("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])'))"
