@@ -149,6 +149,7 @@ typedef enum dtOp {
   DT_OP_RESHAPE,    // same values, new shape
   DT_OP_GATHER,     // rows of x picked by integer indices
   DT_OP_CUSTOM,     // a user function with derivative callbacks (dtScalarFn)
+  DT_OP_CONV2D,     // y = conv2d(x, W) + b  x [B,C,H,W], W [O,C,k,k], no padding (conv.c)
   DT_OP_COUNT
 } dtOp;
 
@@ -266,6 +267,14 @@ typedef struct dtScalarFn {
 
 // y [B] = f(a, x) for a [B, na] and x [B, nx] (x may be NULL when nx = 0); fn must outlive the tape.
 DTAPI dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn);
+
+// 2-D convolution as torch.nn.Conv2d(padding=0): x [B, C, H, W], W [O, C, k, k], b [O] or
+// NULL, integer stride; y [B, O, (H - k) / stride + 1, (W - k) / stride + 1]. Bilinear in
+// (x, W) with tangents and second-order adjoints like dt_linear.
+DTAPI dtTensor* dt_conv2d(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b, int stride);
+
+// Output extent of a convolution without padding (0 if the kernel does not fit).
+DTAPI int dt_conv2d_out_size(int in, int k, int stride);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).
 DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps);
