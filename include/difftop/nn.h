@@ -133,6 +133,68 @@ DTAPI dtTensor* dt_mlp_forward(dtTape* t, const dtMLP* mlp, dtTensor* x);
 DTAPI double dt_mlp_flops(const dtMLPSpec* spec);
 
 //---------------------------------------------------------------------------------------------
+// convolutional encoders (pixel observations)
+
+// Most Conv2d layers in one conv net.
+#define DT_CONV_MAX_LAYERS 6
+
+// A conv net as TD-MPC's pixel encoder: x * in_scale -> [Conv2d(no padding) -> ReLU] x layers
+// -> flatten -> Linear(flat -> out) (no activation). state_dict names follow torch.nn.Sequential
+// with the input scaling as module 0 (NormalizeImg) when first_index = 1: convs at 1, 3, 5, 7,
+// ReLUs at 2, 4, 6, 8, Flatten at 9 and the Linear at 10.
+typedef struct dtConvNetSpec {
+  int in_channels, in_h, in_w;          // input [C, H, W]
+  int layers;                           // Conv2d layers
+  int channels[DT_CONV_MAX_LAYERS];     // output channels of each conv
+  int kernel[DT_CONV_MAX_LAYERS];       // square kernel size
+  int stride[DT_CONV_MAX_LAYERS];
+  int out;                              // Linear output (0: no Linear; the flat features out)
+  float in_scale;                       // the input is multiplied by this (1/255), 1: none
+  int first_index;                      // Sequential index of the first conv (1: NormalizeImg first)
+  float conv_gain;                      // orthogonal gain of the convs (sqrt(2): ReLU gain)
+} dtConvNetSpec;
+
+// A conv net's parameters (owned by a dtParams set).
+typedef struct dtConvNet {
+  dtConvNetSpec spec;
+  dtTensor* weight[DT_CONV_MAX_LAYERS];  // [O, C, k, k]
+  dtTensor* bias[DT_CONV_MAX_LAYERS];    // [O]
+  dtTensor* lin_weight;                  // [out, flat]
+  dtTensor* lin_bias;                    // [out]
+} dtConvNet;
+
+// TD-MPC's pixel encoder: x/255, Conv(C->ch, k7 s2), Conv(k5 s2), Conv(k3 s2), Conv(k3 s2), each
+// with ReLU, flatten, Linear(-> out). For 84x84: 84 -> 39 -> 18 -> 8 -> 3, flat = ch * 9.
+DTAPI dtConvNetSpec dt_convnet_spec_tdmpc(int in_channels, int img_size, int channels, int out);
+
+// Spatial extent after the convs (*h, *w) and the flattened feature size (0: the kernels do not fit).
+DTAPI int dt_convnet_flat_dim(const dtConvNetSpec* spec, int* h, int* w);
+
+// Create the parameters in ps under prefix and initialise them (orthogonal: convs with
+// conv_gain, the Linear with gain 1; zero biases).
+DTAPI dtStatus dt_convnet_create(dtConvNet* net, const dtConvNetSpec* spec, dtParams* ps,
+                                 const char* prefix, dtRng* rng);
+
+// Bind a conv net to existing parameters in ps by name.
+DTAPI dtStatus dt_convnet_bind(dtConvNet* net, const dtConvNetSpec* spec, const dtParams* ps,
+                               const char* prefix);
+
+// Apply the net to x [B, C, H, W] (or [B, C*H*W], viewed as images) on the tape: [B, out].
+DTAPI dtTensor* dt_convnet_forward(dtTape* t, const dtConvNet* net, dtTensor* x);
+
+// Floating-point operations of one forward pass per image (2 per multiply-add).
+DTAPI double dt_convnet_flops(const dtConvNetSpec* spec);
+
+// Random-shift augmentation (DrQ / TD-MPC RandomShiftsAug) of B images x [B, C, H, W] into out
+// (same shape, not in place): replicate-pad by pad pixels, then crop H x W at an integer offset
+// (dx, dy) in {0..2 pad}^2 drawn per image from rng (dx first):
+//   out[b, c, i, j] = x[b, c, clamp(i + dy - pad, 0, H-1), clamp(j + dx - pad, 0, W-1)].
+// This is exactly grid_sample(align_corners=False) at the integer shifts of the original.
+// shifts, if not NULL, receives (dx, dy) per image [B, 2].
+DTAPI dtStatus dt_shift_aug(const float* x, int B, int C, int H, int W, int pad, dtRng* rng,
+                            float* out, int* shifts);
+
+//---------------------------------------------------------------------------------------------
 // Adam (torch.optim.Adam semantics)
 
 // Adam settings.

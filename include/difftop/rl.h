@@ -37,6 +37,11 @@ typedef struct dtRLConfig {
   int save_freq;            // env steps between checkpoints (0: only at evaluations)
   // model
   int latent_dim, mlp_dim, enc_dim;
+  // observations (official pixels.yaml: obs pixels, frame_stack 3, img_size 84, 32 channels)
+  int obs;                  // dtObsType: DT_OBS_STATE or DT_OBS_PIXELS (config "state"/"pixels")
+  int frame_stack;          // pixels: RGB frames stacked on the channels (3)
+  int img_size;             // pixels: square image side (84)
+  int num_channels;         // pixels: channels of every conv of the encoders (32)
   // optimisation
   float discount;
   int batch_size;
@@ -97,10 +102,20 @@ DTAPI const char* const* dt_rl_config_keys(void);
 
 // TOLD networks: encoder h, dynamics d, reward R, policy pi, twin latent Q, and DiffTOP's twin
 // state critics Qs (on the raw state). state_dict names follow the official code.
+//
+// Pixel mode (cfg->obs = DT_OBS_PIXELS): observations are images [C, S, S] (C = 3 frame_stack)
+// given as floats 0..255 (uint8 values), obs_dim = C S S. The encoder h is then the conv net
+// cenc ("_encoder.{1,3,5,7}" convs, "_encoder.10" Linear: torch.nn.Sequential indices with
+// NormalizeImg at 0) instead of the MLP enc, and each state critic Qs_i has its own conv encoder
+// cqs_i ("_Qs1_enc.*", "_Qs2_enc.*", same shape as h) followed by its usual head "_Qs1.*" on
+// [feature (Z), a]. Use dt_told_encode / dt_told_state_q, which serve both modes.
 typedef struct dtTold {
   int obs_dim, action_dim, latent_dim, mlp_dim, enc_dim, state_critics;
   dtParams params;
   dtMLP enc, dyn, rew, pi, q1, q2, qs1, qs2;
+  int pixels;                        // 1: pixel mode
+  int obs_shape[3];                  // pixels: [C, H, W]
+  dtConvNet cenc, cqs1, cqs2;        // pixels: the conv encoders of h, Qs1 and Qs2
 } dtTold;
 
 // Create a TOLD with TD-MPC's initialisation (orthogonal, zero last layers of R, Q, Qs).
@@ -112,6 +127,14 @@ DTAPI dtStatus dt_told_clone(dtTold* dst, const dtTold* src);
 
 // Free a model's parameters.
 DTAPI void dt_told_free(dtTold* m);
+
+// z = h(obs) for obs [B, obs_dim] (or [B, C, H, W] in pixel mode) on the tape.
+DTAPI dtTensor* dt_told_encode(dtTape* t, const dtTold* m, dtTensor* obs);
+
+// The state critic Qs_which (1 or 2) at (obs, action): [B, 1]; pixel mode encodes obs with the
+// critic's own conv encoder.
+DTAPI dtTensor* dt_told_state_q(dtTape* t, const dtTold* m, int which, dtTensor* obs,
+                                dtTensor* action);
 
 // The latent planning objective of a model (encoder inside) for trajopt.
 DTAPI void dt_told_plan(const dtTold* m, int horizon, float gamma, dtLatentPlan* plan);
@@ -125,6 +148,18 @@ typedef struct dtReplay dtReplay;
 // Create a buffer for capacity transitions of episodes of episode_len steps.
 DTAPI dtStatus dt_replay_new(int obs_dim, int action_dim, int episode_len, int64_t capacity,
                              int horizon, const dtRLConfig* cfg, dtReplay** out);
+
+// Create a buffer for pixel observations [3 frame_stack, height, width] (uint8 values). Only
+// the newest RGB frame of each step is stored; dt_replay_sample rebuilds the stacks (oldest
+// frame first, the episode's first frame repeated before its start, as the env's reset does)
+// and writes them as floats 0..255.
+DTAPI dtStatus dt_replay_new_pixels(int frame_stack, int height, int width, int action_dim,
+                                    int episode_len, int64_t capacity, int horizon,
+                                    const dtRLConfig* cfg, dtReplay** out);
+
+// Add an episode to a pixel buffer: obs [L+1, 3 frame_stack, H, W] uint8 (newest frame last).
+DTAPI dtStatus dt_replay_add_pixels(dtReplay* r, const uint8_t* obs, const float* actions,
+                                    const float* rewards);
 
 // Free a buffer.
 DTAPI void dt_replay_free(dtReplay* r);

@@ -150,6 +150,7 @@ typedef enum dtOp {
   DT_OP_GATHER,     // rows of x picked by integer indices
   DT_OP_CUSTOM,     // a user function with derivative callbacks (dtScalarFn)
   DT_OP_LNORM,      // (x - mean) / sqrt(var + eps) over the last axis (LayerNorm's core)
+  DT_OP_CONV2D,     // y = conv2d(x, W) + b  x [B,C,H,W], W [O,C,k,k], no padding (conv.c)
   DT_OP_COUNT
 } dtOp;
 
@@ -270,6 +271,13 @@ DTAPI dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn*
 
 // (x - mean(x)) / sqrt(var(x) + eps) over the last axis (biased variance), fused.
 DTAPI dtTensor* dt_normalize(dtTape* t, dtTensor* x, float eps);
+// 2-D convolution as torch.nn.Conv2d(padding=0): x [B, C, H, W], W [O, C, k, k], b [O] or
+// NULL, integer stride; y [B, O, (H - k) / stride + 1, (W - k) / stride + 1]. Bilinear in
+// (x, W) with tangents and second-order adjoints like dt_linear.
+DTAPI dtTensor* dt_conv2d(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b, int stride);
+
+// Output extent of a convolution without padding (0 if the kernel does not fit).
+DTAPI int dt_conv2d_out_size(int in, int k, int stride);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).
 DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps);

@@ -57,6 +57,7 @@ typedef struct dtLatentPlan {
   float clip_lo, clip_hi;   // actions are clipped to these inside the objective
   int x_dim;                // size of x (observation with an encoder, else Z)
   dtParams* params;         // the set holding all these networks' parameters
+  const dtConvNet* conv_encoder;  // pixels: x (images [C, H, W] flattened) -> z0; replaces encoder
 } dtLatentPlan;
 
 // Fill obj with the latent planning objective of plan (plan must outlive obj).

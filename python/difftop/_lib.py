@@ -67,6 +67,22 @@ class DtMLP(ctypes.Structure):
                 ("ln_bias", P(DtTensor) * DT_MLP_MAX_LAYERS)]
 
 
+DT_CONV_MAX_LAYERS = 6
+
+
+class DtConvNetSpec(ctypes.Structure):
+    _fields_ = [("in_channels", c_int), ("in_h", c_int), ("in_w", c_int), ("layers", c_int),
+                ("channels", c_int * DT_CONV_MAX_LAYERS), ("kernel", c_int * DT_CONV_MAX_LAYERS),
+                ("stride", c_int * DT_CONV_MAX_LAYERS), ("out", c_int), ("in_scale", c_float),
+                ("first_index", c_int), ("conv_gain", c_float)]
+
+
+class DtConvNet(ctypes.Structure):
+    _fields_ = [("spec", DtConvNetSpec), ("weight", P(DtTensor) * DT_CONV_MAX_LAYERS),
+                ("bias", P(DtTensor) * DT_CONV_MAX_LAYERS), ("lin_weight", P(DtTensor)),
+                ("lin_bias", P(DtTensor))]
+
+
 # --- trajopt.h ------------------------------------------------------------------------------
 class DtObjective(ctypes.Structure):
     _fields_ = [("n", c_int), ("nx", c_int), ("ctx", c_void_p), ("prepare", c_void_p),
@@ -79,7 +95,7 @@ class DtLatentPlan(ctypes.Structure):
                 ("encoder", P(DtMLP)), ("dynamics", P(DtMLP)), ("reward", P(DtMLP)),
                 ("q1", P(DtMLP)), ("q2", P(DtMLP)), ("pi", P(DtMLP)),
                 ("clip_lo", c_float), ("clip_hi", c_float), ("x_dim", c_int),
-                ("params", P(DtParams))]
+                ("params", P(DtParams)), ("conv_encoder", P(DtConvNet))]
 
 
 class DtTrajoptOpts(ctypes.Structure):
@@ -121,7 +137,9 @@ class DtTold(ctypes.Structure):
                 ("mlp_dim", c_int), ("enc_dim", c_int), ("state_critics", c_int),
                 ("params", DtParams),
                 ("enc", DtMLP), ("dyn", DtMLP), ("rew", DtMLP), ("pi", DtMLP),
-                ("q1", DtMLP), ("q2", DtMLP), ("qs1", DtMLP), ("qs2", DtMLP)]
+                ("q1", DtMLP), ("q2", DtMLP), ("qs1", DtMLP), ("qs2", DtMLP),
+                ("pixels", c_int), ("obs_shape", c_int * 3),
+                ("cenc", DtConvNet), ("cqs1", DtConvNet), ("cqs2", DtConvNet)]
 
 
 # dtRLConfig is handled as an opaque block (filled by dt_rl_config_default, changed by key with

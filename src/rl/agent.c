@@ -42,9 +42,10 @@ static dtStatus alloc_scratch(dtAgent* a) {
   a->u_w = dt_calloc((size_t)B, sizeof(float));
   a->u_prio = dt_calloc((size_t)B, sizeof(float));
   a->u_idx = dt_calloc((size_t)B, sizeof(int64_t));
+  a->u_zdet = dt_calloc((size_t)(H + 1) * B * c->latent_dim, sizeof(float));
   void* all[] = {a->mppi_mean, a->mppi_std, a->mppi_actions, a->mppi_value, a->mppi_order,
                  a->mppi_score, a->a_init, a->a_final, a->a_best, a->dL_da, a->status,
-                 a->u_obs, a->u_act, a->u_rew, a->u_w, a->u_prio, a->u_idx};
+                 a->u_obs, a->u_act, a->u_rew, a->u_w, a->u_prio, a->u_idx, a->u_zdet};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (!all[i]) return DT_ERR_NOMEM;
   return DT_OK;
@@ -82,6 +83,15 @@ dtStatus dt_agent_new(const dtRLConfig* cfg, int obs_dim, int action_dim, dtAgen
   // the update tape holds a batch of H-step rollouts of every network; untouched pages cost
   // nothing, so the capacity is generous
   to.arena_bytes = (size_t)3 << 30;
+  if (a->model.pixels) {
+    // pixels: the augmented inputs plus the conv activations (and their adjoints) of h and of
+    // both state critics over the horizon: measured high-water 13.1 MiB per batch row at
+    // 9x84x84 with DiffTOP's state critics (docs/pixels.md), i.e. ~54 floats per observation
+    // value; 80 leaves a 1.5x margin. Address space only until touched.
+    size_t per_row = (size_t)obs_dim * sizeof(float) * 80;
+    size_t want = per_row * (size_t)cfg->batch_size;
+    if (want > to.arena_bytes) to.arena_bytes = want;
+  }
   a->tape = dt_tape_new(&to);
   if (!a->adam || !a->pi_adam || !a->pg_adam || !a->tape) {
     st = DT_ERR_NOMEM;
@@ -107,7 +117,7 @@ void dt_agent_free(dtAgent* a) {
   }
   void* all[] = {a->mppi_mean, a->mppi_std, a->mppi_actions, a->mppi_value, a->mppi_order,
                  a->mppi_score, a->a_init, a->a_final, a->a_best, a->dL_da, a->status,
-                 a->u_obs, a->u_act, a->u_rew, a->u_w, a->u_prio, a->u_idx};
+                 a->u_obs, a->u_act, a->u_rew, a->u_w, a->u_prio, a->u_idx, a->u_zdet};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dt_free(all[i]);
   dt_free(a);
 }
@@ -119,6 +129,21 @@ const double* dt_agent_timers(const dtAgent* a) { return a->timers; }
 
 dtAdam* dt_agent_adam(dtAgent* a, int which) {
   return which == 0 ? a->adam : which == 1 ? a->pi_adam : a->pg_adam;
+}
+
+dtTensor* dt_agent_obs_input(dtAgent* a, dtTape* t, int B, const float* obs) {
+  const dtTold* m = &a->model;
+  if (!m->pixels) return dt_input2(t, B, a->S, obs, "obs");
+  int shape[4] = {B, m->obs_shape[0], m->obs_shape[1], m->obs_shape[2]};
+  return dt_input(t, 4, shape, obs, "obs");
+}
+
+dtTensor* dt_agent_min_state_q(dtTape* t, const dtTold* m, dtTensor* obs, dtTensor* action) {
+  dtTensor* q = dt_minimum(t, dt_told_state_q(t, m, 1, obs, action),
+                           dt_told_state_q(t, m, 2, obs, action));
+  if (!q) return NULL;
+  int shape[1] = {q->shape[0]};
+  return dt_reshape(t, q, 1, shape);
 }
 
 //---------------------------------------------------------------------------------------------
@@ -216,6 +241,7 @@ static dtTensor* column(dtTape* t, dtTensor* x) {
 }
 
 dtStatus dt_agent_update(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* info) {
+  if (a->model.pixels) return dt_agent_update_pixels(a, r, step, info);
   (void)step;  // the schedules read the step at acting time
   const dtRLConfig* c = &a->cfg;
   int B = c->batch_size, H = c->horizon, S = a->S, A = a->A, Z = a->model.latent_dim;
@@ -359,10 +385,10 @@ static dtStatus pg_action_grad(dtAgent* a, int B, const float* obs, int n, float
     const float* af = a->a_final + (size_t)b * n;
     for (int j = 0; j < A; j++) a0[b * A + j] = isfinite(af[j]) ? af[j] : 0.0f;  // NaN -> 0
   }
-  dtTensor* s = dt_input2(t, B, a->S, obs, "obs");
+  dtTensor* s = dt_agent_obs_input(a, t, B, obs);
   dtTensor* at = dt_input2(t, B, A, a0, "a0");
   dt_requires_grad(t, at);
-  dtTensor* q = dt_agent_min_q(t, &a->model.qs1, &a->model.qs2, s, at);
+  dtTensor* q = dt_agent_min_state_q(t, &a->model, s, at);
   float* seed = dt_tape_floats(t, B);
   if (!seed) return dt_tape_status(t);
   for (int b = 0; b < B; b++) seed[b] = -a->cfg.pg_coef;

@@ -45,6 +45,7 @@ struct dtAgent {
   // update scratch
   float *u_obs, *u_act, *u_rew, *u_w, *u_prio;
   int64_t* u_idx;
+  float* u_zdet;             // pixels: detached latents [H+1, B, Z] for the pi update
 
   double timers[3];          // planning, update, PG backward (seconds)
 };
@@ -55,10 +56,15 @@ typedef struct dtReplayView {
   int *filled, *next;
   float* max_prio;
   float *obs, *actions, *rewards, *prio;  // [slots, L+1, S], [slots, L, A], [slots, L] x2
+  int pixels;                             // 1: a pixel buffer (obs is NULL; frames instead)
+  uint8_t* frames;                        // pixels: [slots, L+1, 3, H, W] newest frames
 } dtReplayView;
 
 // Fill v with pointers into r's storage.
 dtStatus dt_replay_view(dtReplay* r, dtReplayView* v);
+
+// The TD-MPC update for pixel observations (rl/pixels.c).
+dtStatus dt_agent_update_pixels(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* info);
 
 // MPPI planning (TD-MPC's plan); writes the action for obs.
 dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
@@ -72,6 +78,12 @@ float dt_agent_min_std(const dtRLConfig* c, int64_t step);
 
 // pi(z) with TD-MPC's clipped exploration noise (std > 0) on the tape; straight-through clamp.
 dtTensor* dt_agent_pi(dtAgent* a, dtTape* t, const dtTold* m, dtTensor* z, float std);
+
+// An observation batch [B, S] on the tape ([B, C, H, W] images in pixel mode).
+dtTensor* dt_agent_obs_input(dtAgent* a, dtTape* t, int B, const float* obs);
+
+// min(Qs1, Qs2)(obs, action) of a model's state critics as [B] (either modality).
+dtTensor* dt_agent_min_state_q(dtTape* t, const dtTold* m, dtTensor* obs, dtTensor* action);
 
 // min(Q1, Q2) of a model at (z, action) as [B].
 dtTensor* dt_agent_min_q(dtTape* t, const dtMLP* q1, const dtMLP* q2, dtTensor* z,

@@ -109,7 +109,8 @@ dtStatus dt_rl_save_checkpoint(const char* path, dtAgent* a, dtReplay* r, const 
   if (!st) st = add_adam(l, "pg_optim.", a->pg_adam, &a->model.params, steps + 2 * np);
   int L = v.episode_len, S = v.obs_dim, A = v.action_dim, sl = v.slots;
   int so[3] = {sl, L + 1, S}, sa[3] = {sl, L, A}, sr[2] = {sl, L};
-  if (!st) st = add(l, "replay.", "obs", DT_DTYPE_F32, 3, so, v.obs);
+  // pixel buffers: the uint8 frames are not checkpointed (resuming such a run is refused)
+  if (!st && !v.pixels) st = add(l, "replay.", "obs", DT_DTYPE_F32, 3, so, v.obs);
   if (!st) st = add(l, "replay.", "actions", DT_DTYPE_F32, 3, sa, v.actions);
   if (!st) st = add(l, "replay.", "rewards", DT_DTYPE_F32, 2, sr, v.rewards);
   if (!st) st = add(l, "replay.", "priorities", DT_DTYPE_F32, 2, sr, v.prio);
@@ -127,6 +128,7 @@ dtStatus dt_rl_save_checkpoint(const char* path, dtAgent* a, dtReplay* r, const 
   k = add_meta(kv, bufs, k, "last_eval", "%.17g", rs->last_eval);
   k = add_meta(kv, bufs, k, "updates", "%lld", (long long)a->updates);
   k = add_meta(kv, bufs, k, "replay", "%d %d %.9g", *v.filled, *v.next, (double)*v.max_prio);
+  if (v.pixels) k = add_meta(kv, bufs, k, "replay_frames", "not saved");
   const dtRng* rngs[3] = {&a->rng, rs->env_rng, rs->eval_rng};
   const char* names[3] = {"rng.agent", "rng.env", "rng.eval_env"};
   for (int i = 0; i < 3; i++)
@@ -254,6 +256,9 @@ dtStatus dt_rl_load_checkpoint(const char* path, dtAgent* a, dtReplay* r, dtRunS
   if (!st) st = read_adam(f, "pi_optim.", a->pi_adam, &a->pi_view);
   if (!st) st = read_adam(f, "pg_optim.", a->pg_adam, &a->model.params);
   int L = v.episode_len, S = v.obs_dim, A = v.action_dim, sl = v.slots, saved = 0;
+  if (!st && (v.pixels || dt_st_metadata(f, "replay_frames")))
+    st = dt_error(DT_ERR_UNSUPPORTED, "checkpoint %s: resuming a pixel run is not supported "
+                  "(its replay frames are not checkpointed)", path);
   if (!st) st = read_slots(f, "obs", v.obs, sl, (int64_t)(L + 1) * S, &saved);
   if (!st) st = read_slots(f, "actions", v.actions, sl, (int64_t)L * A, &saved);
   if (!st) st = read_slots(f, "rewards", v.rewards, sl, L, &saved);

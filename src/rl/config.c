@@ -19,6 +19,8 @@ void dt_rl_config_default(dtRLConfig* c) {
   c->eval_freq = 20000;
   c->eval_episodes = 10;
   c->latent_dim = 50, c->mlp_dim = 512, c->enc_dim = 256;
+  c->obs = DT_OBS_STATE;
+  c->frame_stack = 3, c->img_size = 84, c->num_channels = 32;
   c->discount = 0.99f;
   c->batch_size = 512;
   c->lr = 1e-3f;
@@ -51,7 +53,7 @@ void dt_rl_config_default(dtRLConfig* c) {
 }
 
 // one key of the table: its name, type and where it lives in the struct
-typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_STR, K_ALGO, K_SOLVER, K_BACKWARD, K_PGMODE } kind_t;
+typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_STR, K_ALGO, K_SOLVER, K_BACKWARD, K_PGMODE, K_OBS } kind_t;
 typedef struct {
   const char* name;
   kind_t kind;
@@ -63,7 +65,8 @@ static const key_t_ keys[] = {
     K(task, K_STR), K(algo, K_ALGO), K(seed, K_U64), K(train_steps, K_I64),
     K(action_repeat, K_INT), K(episode_length, K_INT), K(eval_freq, K_INT),
     K(eval_episodes, K_INT), K(save_freq, K_INT), K(latent_dim, K_INT), K(mlp_dim, K_INT),
-    K(enc_dim, K_INT), K(discount, K_FLOAT), K(batch_size, K_INT), K(lr, K_FLOAT),
+    K(enc_dim, K_INT), K(obs, K_OBS), K(frame_stack, K_INT), K(img_size, K_INT),
+    K(num_channels, K_INT), K(discount, K_FLOAT), K(batch_size, K_INT), K(lr, K_FLOAT),
     K(horizon, K_INT), K(seed_steps, K_INT), K(reward_coef, K_FLOAT), K(value_coef, K_FLOAT),
     K(consistency_coef, K_FLOAT), K(rho, K_FLOAT), K(grad_clip_norm, K_FLOAT),
     K(update_freq, K_INT), K(tau, K_FLOAT), K(max_buffer_size, K_I64), K(per_alpha, K_FLOAT),
@@ -126,6 +129,10 @@ static int parse_pgmode(const char* s) {
   return !strcmp(s, "official") ? DT_PG_OFFICIAL : !strcmp(s, "batched") ? DT_PG_BATCHED : -1;
 }
 
+static int parse_obs(const char* s) {
+  return !strcmp(s, "state") ? DT_OBS_STATE : !strcmp(s, "pixels") ? DT_OBS_PIXELS : -1;
+}
+
 static int parse_bool_or_int(const char* s, long long* v) {
   if (!strcmp(s, "true") || !strcmp(s, "True")) return *v = 1, 1;
   if (!strcmp(s, "false") || !strcmp(s, "False")) return *v = 0, 1;
@@ -177,6 +184,7 @@ dtStatus dt_rl_config_set(dtRLConfig* c, const char* key, const char* value) {
         return parse_enum(key, value, dt_backward_parse, "none, unroll, truncated, implicit",
                           (int*)field);
       case K_PGMODE: return parse_enum(key, value, parse_pgmode, "official, batched", (int*)field);
+      case K_OBS: return parse_enum(key, value, parse_obs, "state, pixels", (int*)field);
     }
   }
   // unknown key: suggest the closest ones
@@ -205,6 +213,7 @@ dtStatus dt_rl_config_dump(const dtRLConfig* c, char* buf, size_t size) {
       case K_SOLVER: snprintf(v, sizeof v, "%s", dt_solver_name(*(const int*)field)); break;
       case K_BACKWARD: snprintf(v, sizeof v, "%s", dt_backward_name(*(const int*)field)); break;
       case K_PGMODE: snprintf(v, sizeof v, "%s", *(const int*)field ? "batched" : "official"); break;
+      case K_OBS: snprintf(v, sizeof v, "%s", *(const int*)field ? "pixels" : "state"); break;
     }
     int w = snprintf(buf + k, size - k, "%s: %s\n", keys[i].name, v);
     if (w < 0 || (size_t)w >= size - k)

@@ -86,7 +86,7 @@ dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int e
   dt_tape_set_param_grads(t, 0);
 
   // z0 = h(s); the pi trajectories are drawn once and kept for all iterations
-  dtTensor* z = dt_mlp_forward(t, &a->model.enc, dt_input2(t, 1, a->S, obs, "obs"));
+  dtTensor* z = dt_told_encode(t, &a->model, dt_agent_obs_input(a, t, 1, obs));
   if (!z) return dt_tape_status(t);
   float* z0 = dt_tape_floats(t, Z);
   if (!z0) return dt_tape_status(t);

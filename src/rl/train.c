@@ -79,28 +79,46 @@ static void progress(const dtRLConfig* c, int64_t env_step, int64_t total, doubl
 //---------------------------------------------------------------------------------------------
 // evaluation
 
+// uint8 pixels to the floats 0..255 the agent takes
+static void pixels_to_float(const uint8_t* u, float* f, int64_t n) {
+  for (int64_t i = 0; i < n; i++) f[i] = (float)u[i];
+}
+
 dtStatus dt_rl_evaluate(dtAgent* a, dtEnv* env, int episodes, int64_t step, double* mean,
                         double* std, double* returns) {
   const dtSpace* os = dt_env_obs_space(env);
   int A = dt_env_action_space(env)->shape[0];
-  float obs[4096], act[64];
-  if (os->size > 4096 || A > 64)
+  float small[4096], act[64];
+  int pixels = os->dtype == DT_U8;
+  if ((!pixels && os->size > 4096) || A > 64)
     return dt_error(DT_ERR_UNSUPPORTED, "evaluation: observation %lld or action %d too large",
                     (long long)os->size, A);
+  // pixels: the env writes uint8 images, the agent reads floats
+  float* obs = pixels ? dt_malloc((size_t)os->size * sizeof(float)) : small;
+  uint8_t* raw = pixels ? dt_malloc((size_t)os->size) : NULL;
+  if (!obs || (pixels && !raw)) {
+    if (pixels) dt_free(obs), dt_free(raw);
+    return DT_ERR_NOMEM;
+  }
+  void* env_obs = pixels ? (void*)raw : (void*)obs;
   double sum = 0, sum2 = 0;
-  for (int e = 0; e < episodes; e++) {
-    dtStatus st = dt_env_reset(env, -1, obs);
-    if (st) return st;
+  dtStatus st = DT_OK;
+  for (int e = 0; e < episodes && !st; e++) {
+    if ((st = dt_env_reset(env, -1, env_obs))) break;
     double ret = 0;
     dtStepInfo info = {0};
     for (int t = 0; !info.terminated && !info.truncated; t++) {
-      if ((st = dt_agent_act(a, obs, step, t == 0, 1, act))) return st;
-      if ((st = dt_env_step(env, act, A, obs, &info))) return st;
+      if (pixels) pixels_to_float(raw, obs, os->size);
+      if ((st = dt_agent_act(a, obs, step, t == 0, 1, act))) break;
+      if ((st = dt_env_step(env, act, A, env_obs, &info))) break;
       ret += info.reward;
     }
+    if (st) break;
     if (returns) returns[e] = ret;
     sum += ret, sum2 += ret * ret;
   }
+  if (pixels) dt_free(obs), dt_free(raw);
+  if (st) return st;
   *mean = sum / episodes;
   if (std) *std = episodes > 1 ? sqrt(fmax(0, sum2 / episodes - *mean * *mean)) : 0;
   return DT_OK;
@@ -114,6 +132,7 @@ typedef struct runState {
   dtAgent* agent;
   dtReplay* replay;
   float *ep_obs, *ep_act, *ep_rew;
+  uint8_t* ep_pix;   // pixels: the episode's observations [L+1, S] as the env wrote them
   FILE *train_csv, *eval_csv;
 } runState;
 
@@ -121,7 +140,7 @@ static void run_free(runState* r) {
   dt_env_free(r->env), dt_env_free(r->eval_env);
   dt_agent_free(r->agent);
   dt_replay_free(r->replay);
-  dt_free(r->ep_obs), dt_free(r->ep_act), dt_free(r->ep_rew);
+  dt_free(r->ep_obs), dt_free(r->ep_act), dt_free(r->ep_rew), dt_free(r->ep_pix);
   if (r->train_csv) fclose(r->train_csv);
   if (r->eval_csv) fclose(r->eval_csv);
 }
@@ -143,6 +162,8 @@ static dtStatus setup(const dtRLConfig* c, const char* dir, int resume, runState
   dtEnvOpts eo = dt_env_default_opts();
   eo.seed = c->seed;
   eo.action_repeat = c->action_repeat;
+  eo.obs = c->obs == DT_OBS_PIXELS ? DT_OBS_PIXELS : DT_OBS_STATE;
+  if (eo.obs == DT_OBS_PIXELS) eo.frame_stack = c->frame_stack, eo.image_size = c->img_size;
   dtStatus st = dt_env_make(c->task, &eo, &r->env);
   if (st) return st;
   eo.seed = c->seed + 1000003;  // evaluation episodes come from their own stream
@@ -155,8 +176,19 @@ static dtStatus setup(const dtRLConfig* c, const char* dir, int resume, runState
   int64_t cap = c->train_steps / *ar;
   if (cap > c->max_buffer_size) cap = c->max_buffer_size;
   if (cap < *L) cap = *L;
-  if ((st = dt_replay_new(S, A, *L, cap + *L, c->horizon, c, &r->replay))) return st;
-  r->ep_obs = dt_malloc((size_t)(*L + 1) * S * sizeof(float));
+  if (eo.obs == DT_OBS_PIXELS) {
+    // the buffer keeps the newest frame of each step; the episode is staged as uint8, and
+    // ep_obs holds only the current observation as floats
+    st = dt_replay_new_pixels(c->frame_stack, c->img_size, c->img_size, A, *L, cap + *L,
+                              c->horizon, c, &r->replay);
+    if (st) return st;
+    r->ep_pix = dt_malloc((size_t)(*L + 1) * S);
+    r->ep_obs = dt_malloc((size_t)S * sizeof(float));
+  } else {
+    if ((st = dt_replay_new(S, A, *L, cap + *L, c->horizon, c, &r->replay))) return st;
+    r->ep_obs = dt_malloc((size_t)(*L + 1) * S * sizeof(float));
+  }
+  if (eo.obs == DT_OBS_PIXELS && !r->ep_pix) return DT_ERR_NOMEM;
   r->ep_act = dt_malloc((size_t)*L * A * sizeof(float));
   r->ep_rew = dt_malloc((size_t)*L * sizeof(float));
   if (!r->ep_obs || !r->ep_act || !r->ep_rew) return DT_ERR_NOMEM;
@@ -176,20 +208,23 @@ static dtStatus run_episode(const dtRLConfig* c, runState* r, int L, int64_t* st
                             double* ret, int* planner, float* pg_norm) {
   dtAgent* a = r->agent;
   int S = a->S, A = a->A;
-  dtStatus st = dt_env_reset(r->env, -1, r->ep_obs);
+  uint8_t* pix = r->ep_pix;  // pixels: uint8 episode staging, ep_obs is the current obs
+  dtStatus st = dt_env_reset(r->env, -1, pix ? (void*)pix : (void*)r->ep_obs);
   if (st) return st;
   *ret = 0;
   *planner = dt_agent_planner(a, *step, 0);
   int pg_official = c->algo == DT_ALGO_DIFFTOP && c->pg_mode == DT_PG_OFFICIAL && *planner == 2;
   for (int t = 0; t < L; t++) {
-    float* obs = r->ep_obs + (size_t)t * S;
+    float* obs = pix ? r->ep_obs : r->ep_obs + (size_t)t * S;
     float* act = r->ep_act + (size_t)t * A;
+    if (pix) pixels_to_float(pix + (size_t)t * S, obs, S);
     if ((st = dt_agent_act(a, obs, *step, t == 0, 0, act))) return st;
     if (pg_official && (st = dt_agent_pg_accumulate(a, obs))) return st;
     // the buffer keeps the action the env received (clipped to the box)
     for (int j = 0; j < A; j++) act[j] = act[j] > 1 ? 1 : (act[j] < -1 ? -1 : act[j]);
     dtStepInfo info;
-    if ((st = dt_env_step(r->env, act, A, obs + S, &info))) return st;
+    void* next = pix ? (void*)(pix + (size_t)(t + 1) * S) : (void*)(obs + S);
+    if ((st = dt_env_step(r->env, act, A, next, &info))) return st;
     r->ep_rew[t] = info.reward;
     *ret += info.reward;
     (*step)++;
@@ -268,7 +303,9 @@ dtStatus dt_rl_train_ex(const dtRLConfig* cfg, const char* run_dir, int resume,
     int planner;
     float pg_norm;
     if ((st = run_episode(&c, &r, L, &rs.step, &ret, &planner, &pg_norm))) break;
-    if ((st = dt_replay_add(r.replay, r.ep_obs, r.ep_act, r.ep_rew))) break;
+    st = r.ep_pix ? dt_replay_add_pixels(r.replay, r.ep_pix, r.ep_act, r.ep_rew)
+                  : dt_replay_add(r.replay, r.ep_obs, r.ep_act, r.ep_rew);
+    if (st) break;
     // updates: a burst of seed_steps at the end of the seed phase, then one per agent step
     if (rs.step >= c.seed_steps) {
       int n = rs.first_update ? c.seed_steps : L;

@@ -1225,6 +1225,7 @@ const dtOpDef dt_op_table[DT_OP_COUNT] = {
     [DT_OP_GATHER] = {"gather", gather_forward, gather_backward},
     [DT_OP_CUSTOM] = {"custom", custom_forward, custom_backward},
     [DT_OP_LNORM] = {"normalize", lnorm_forward, lnorm_backward},
+    [DT_OP_CONV2D] = {"conv2d", dt_conv2d_forward, dt_conv2d_backward},
 };
 
 const char* dt_op_name(int op) {

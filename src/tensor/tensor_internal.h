@@ -41,6 +41,10 @@ int dt_ensure_dot(dtTape* t, dtTensor* y);
 // Allocate x->grad (and x->gdot on second-order tapes) if missing; 0 on failure.
 int dt_ensure_grad(dtTape* t, dtTensor* x);
 
+// The conv2d op's table entries (tensor/conv.c).
+void dt_conv2d_forward(dtTape* t, dtTensor* y);
+void dt_conv2d_backward(dtTape* t, dtTensor* y);
+
 // 'name' or op#id of a tensor, for messages.
 const char* dt_label(const dtTensor* x, char* buf, size_t n);
 

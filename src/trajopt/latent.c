@@ -13,6 +13,7 @@ int dt_latent_plan_n(const dtLatentPlan* p) {
 
 static dtTensor* latent_prepare(void* ctx, dtTape* t, dtTensor* x) {
   const dtLatentPlan* p = ctx;
+  if (p->conv_encoder) return dt_convnet_forward(t, p->conv_encoder, x);
   return p->encoder ? dt_mlp_forward(t, p->encoder, x) : x;
 }
 
@@ -86,9 +87,16 @@ dtStatus dt_latent_objective(dtObjective* obj, const dtLatentPlan* p) {
     return dt_error(DT_ERR_SHAPE, "dt_latent_objective: encoder maps %d -> %d, expected %d -> %d",
                     p->encoder->spec.dims[0], p->encoder->spec.dims[p->encoder->spec.layers],
                     p->x_dim, p->latent_dim);
+  if (p->conv_encoder) {
+    const dtConvNetSpec* cs = &p->conv_encoder->spec;
+    if (cs->in_channels * cs->in_h * cs->in_w != p->x_dim || cs->out != p->latent_dim)
+      return dt_error(DT_ERR_SHAPE, "dt_latent_objective: conv encoder maps %dx%dx%d -> %d, "
+                      "expected %d -> %d", cs->in_channels, cs->in_h, cs->in_w, cs->out,
+                      p->x_dim, p->latent_dim);
+  }
   memset(obj, 0, sizeof *obj);
   obj->n = dt_latent_plan_n(p);
-  obj->nx = p->encoder ? p->x_dim : p->latent_dim;
+  obj->nx = p->encoder || p->conv_encoder ? p->x_dim : p->latent_dim;
   obj->ctx = (void*)p;
   obj->prepare = latent_prepare;
   obj->value = latent_value;
@@ -101,7 +109,7 @@ dtStatus dt_latent_pi_rollout(const dtLatentPlan* p, dtTape* t, int B, const flo
   if (!p || !t || !x || !a_init || !p->pi)
     return dt_error(DT_ERR_ARG, "dt_latent_pi_rollout: NULL argument or no pi network");
   int A = p->action_dim, n = dt_latent_plan_n(p);
-  int nx = p->encoder ? p->x_dim : p->latent_dim;
+  int nx = p->encoder || p->conv_encoder ? p->x_dim : p->latent_dim;
   size_t mark = dt_tape_mark(t);
   dt_tape_set_param_grads(t, 0);
   dtTensor* z = latent_prepare((void*)p, t, dt_input2(t, B, nx, x, "x"));

@@ -94,7 +94,9 @@ struct OpCase {
 #define S1(a) {1, {a}, INIT_UNIF, -1, 1}
 #define S2(a, b) {2, {a, b}, INIT_UNIF, -1, 1}
 #define S3(a, b, c) {3, {a, b, c}, INIT_UNIF, -1, 1}
+#define S4(a, b, c, d) {4, {a, b, c, d}, INIT_UNIF, -1, 1}
 #define S1I(a, i, l, h) {1, {a}, i, l, h}
+#define S4I(a, b, c, d, i, l, h) {4, {a, b, c, d}, i, l, h}
 #define S2I(a, b, i, l, h) {2, {a, b}, i, l, h}
 #define S3I(a, b, c, i, l, h) {3, {a, b, c}, i, l, h}
 
@@ -197,8 +199,43 @@ static dtTensor* b_network(dtTape* t, dtTensor** v, int n, const OpCase* c) {
   return dt_linear(t, h, p[8], p[9]);
 }
 
+// conv2d: iarg[0] stride, iarg[1] 1 when a bias follows x and W
+static dtTensor* b_conv(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n;
+  return dt_conv2d(t, v[0], v[1], c->iarg[1] ? v[2] : NULL, c->iarg[0]);
+}
+
+// two convolutions with a tanh between them (a curved composition for the HVP):
+// y = conv(tanh(conv(x, W1, b1, 2)), W2, b2, 1)
+static dtTensor* b_convnet(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n, (void)c;
+  dtTensor* h = dt_tanh(t, dt_conv2d(t, v[0], v[1], v[2], 2));
+  return dt_conv2d(t, h, v[3], v[4], 1);
+}
+
 //---------------------------------------------------------------------------------------------
 // double-precision references of the values
+
+// direct convolution by its definition (no im2col)
+static void r_conv(const OpCase* c, dtTensor** v, int n, double* y) {
+  (void)n;
+  const dtTensor *x = v[0], *W = v[1], *b = c->iarg[1] ? v[2] : NULL;
+  int B = x->shape[0], C = x->shape[1], H = x->shape[2], Wd = x->shape[3];
+  int O = W->shape[0], k = W->shape[2], s = c->iarg[0];
+  int OH = (H - k) / s + 1, OW = (Wd - k) / s + 1;
+  for (int bb = 0; bb < B; bb++)
+    for (int o = 0; o < O; o++)
+      for (int i = 0; i < OH; i++)
+        for (int j = 0; j < OW; j++) {
+          double acc = b ? b->val[o] : 0.0;
+          for (int ch = 0; ch < C; ch++)
+            for (int p = 0; p < k; p++)
+              for (int q = 0; q < k; q++)
+                acc += (double)x->val[((bb * C + ch) * H + i * s + p) * Wd + j * s + q] *
+                       W->val[((o * C + ch) * k + p) * k + q];
+          y[((bb * O + o) * OH + i) * OW + j] = acc;
+        }
+}
 
 static void r_linear(const OpCase* c, dtTensor** v, int n, double* y) {
   (void)c;
@@ -851,6 +888,29 @@ static const OpCase composite_rows[] = {
     {"fanout_tanh_exp", b_fanout, r_fanout, 1, {S2(2, 3)}},
 };
 
+// conv2d: bilinear in (x, W), so every difference is exact up to round-off (eps 0.05); the
+// rows cover stride 1, 2 and 3 (3 leaves a row and a column of x unused), 1x1 kernels, batch
+// 1 and 2, bias or not, W and b as tape tensors with tangents (the x-W cross terms of the
+// HVP) or as parameters (mixed products), and tangents on one operand only.
+#define CONV(nm, sx, sw, st, ...) \
+  {nm, b_conv, r_conv, 2, {sx, sw}, .iarg = {st, 0}, .eps = 0.05f, __VA_ARGS__}
+static const OpCase conv_rows[] = {
+    {"conv_s1_bias", b_conv, r_conv, 3, {S4(2, 2, 4, 4), S4(3, 2, 2, 2), S1(3)},
+     .iarg = {1, 1}, .eps = 0.05f},
+    {"conv_s2_k3_bias", b_conv, r_conv, 3, {S4(2, 2, 7, 7), S4(2, 2, 3, 3), S1(2)},
+     .iarg = {2, 1}, .eps = 0.05f},
+    CONV("conv_s3_nobias_leftover", S4(1, 3, 7, 7), S4(2, 3, 3, 3), 3),
+    CONV("conv_k1", S4(2, 3, 3, 3), S4(2, 3, 1, 1), 1),
+    CONV("conv_rect_s2", S4(1, 2, 5, 8), S4(2, 2, 3, 3), 2),
+    CONV("conv_tanW_only", S4(2, 2, 5, 5), S4(2, 2, 3, 3), 2, .tan = 2),
+    CONV("conv_tanx_only", S4(2, 2, 5, 5), S4(2, 2, 3, 3), 2, .tan = 1),
+    {"conv_param_W_b", b_conv, r_conv, 1, {S4(2, 2, 5, 5)}, 2, {S4(3, 2, 3, 3), S1(3)},
+     .iarg = {2, 1}, .eps = 0.05f},
+    {"conv_tanh_conv_params", b_convnet, NULL, 1, {S4(1, 2, 7, 7)}, 4,
+     {S4I(2, 2, 3, 3, INIT_UNIF, -0.5f, 0.5f), S1I(2, INIT_UNIF, -0.3f, 0.3f),
+      S4I(2, 2, 2, 2, INIT_UNIF, -0.5f, 0.5f), S1I(2, INIT_UNIF, -0.3f, 0.3f)}},
+};
+
 //---------------------------------------------------------------------------------------------
 // gradient-check tests
 
@@ -859,6 +919,50 @@ static void test_binary_broadcast(void) { check_table(ROWS(binary_rows), 100); }
 static void test_unary_affine_clamp(void) { check_table(ROWS(unary_rows), 200); }
 static void test_reductions_and_shape_ops(void) { check_table(ROWS(shape_rows), 300); }
 static void test_composites(void) { check_table(ROWS(composite_rows), 400); }
+static void test_conv2d(void) { check_table(ROWS(conv_rows), 600); }
+
+// conv2d's errors name the op and the tensors; a kernel larger than the image, a channel
+// mismatch, a bad bias and stride 0 are all rejected without output
+static void test_conv2d_errors(void) {
+  dtTapeOpts o = dt_tape_default_opts();
+  o.arena_bytes = 1u << 20;
+  dtTape* t = dt_tape_new(&o);
+  dtTensor* x = dt_input(t, 4, (int[]){1, 2, 4, 4}, NULL, "img");
+  dtTensor* w = dt_input(t, 4, (int[]){3, 2, 5, 5}, NULL, "kern");
+  CHECK(dt_conv2d(t, x, w, NULL, 1) == NULL);
+  CHECK(strstr(dt_tape_error(t), "dt_conv2d") && strstr(dt_tape_error(t), "'img'") &&
+        strstr(dt_tape_error(t), "'kern'"), "%s", dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 4, (int[]){1, 2, 4, 4}, NULL, "img");
+  w = dt_input(t, 4, (int[]){3, 1, 3, 3}, NULL, "kern");
+  CHECK(dt_conv2d(t, x, w, NULL, 1) == NULL && dt_tape_status(t) == DT_ERR_SHAPE);
+  dt_tape_reset(t);
+  x = dt_input(t, 4, (int[]){1, 2, 4, 4}, NULL, "img");
+  w = dt_input(t, 4, (int[]){3, 2, 3, 3}, NULL, "kern");
+  dtTensor* b = dt_input(t, 1, (int[]){2}, NULL, "bias");
+  CHECK(dt_conv2d(t, x, w, b, 1) == NULL && strstr(dt_tape_error(t), "'bias'"), "%s",
+        dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 4, (int[]){1, 2, 4, 4}, NULL, "img");
+  w = dt_input(t, 4, (int[]){3, 2, 3, 3}, NULL, "kern");
+  CHECK(dt_conv2d(t, x, w, NULL, 0) == NULL && dt_tape_status(t) == DT_ERR_ARG);
+  dt_tape_reset(t);
+  x = dt_input(t, 4, (int[]){2, 2, 9, 9}, NULL, "img");
+  w = dt_input(t, 4, (int[]){3, 2, 3, 3}, NULL, "kern");
+  dtTensor* y = dt_conv2d(t, x, w, NULL, 2);
+  CHECK(y && y->shape[0] == 2 && y->shape[1] == 3 && y->shape[2] == 4 && y->shape[3] == 4);
+  CHECK(dt_conv2d_out_size(84, 7, 2) == 39 && dt_conv2d_out_size(39, 5, 2) == 18 &&
+        dt_conv2d_out_size(18, 3, 2) == 8 && dt_conv2d_out_size(8, 3, 2) == 3 &&
+        dt_conv2d_out_size(2, 3, 1) == 0);
+  // the im2col scratch is released: the arena holds the output and nothing after it
+  size_t before, used;
+  dt_tape_memory(t, &before, NULL, NULL);
+  dtTensor* y2 = dt_conv2d(t, x, w, NULL, 2);
+  dt_tape_memory(t, &used, NULL, NULL);
+  CHECK(y2 && used - before <= sizeof(dtTensor) + 64 * 3 + (size_t)y2->size * sizeof(float),
+        "conv2d kept %zu bytes for an output of %lld floats", used - before, (long long)y2->size);
+  dt_tape_free(t);
+}
 
 // ELU's second derivative jumps at 0: accept only data where no finite-difference step
 // crosses that kink. A step along w moves a pre-activation z by ~eps |z'| (z' = its forward
@@ -1398,7 +1502,7 @@ static void test_names(void) {
   static const char* ops[DT_OP_COUNT] = {"leaf", "linear", "matmul", "add", "sub", "mul",
                                          "div", "minimum", "maximum", "affine", "unary",
                                          "clamp", "sum", "mean", "concat", "slice", "reshape",
-                                         "gather", "custom", "normalize"};
+                                         "gather", "custom", "normalize", "conv2d"};
   for (int i = 0; i < DT_OP_COUNT; i++)
     CHECK(strcmp(dt_op_name(i), ops[i]) == 0, "op %d: %s", i, dt_op_name(i));
   CHECK(strcmp(dt_op_name(-1), "unknown") == 0 && strcmp(dt_op_name(DT_OP_COUNT), "unknown") == 0);
@@ -1424,7 +1528,7 @@ static void test_names(void) {
 DT_TEST_MAIN("ops", TEST(test_checker_detects_errors), TEST(test_linear_matmul),
              TEST(test_binary_broadcast), TEST(test_unary_affine_clamp),
              TEST(test_reductions_and_shape_ops), TEST(test_composites),
-             TEST(test_network_hvp_and_mixed), TEST(test_shape_errors_name_op_and_tensors),
+             TEST(test_network_hvp_and_mixed), TEST(test_conv2d), TEST(test_conv2d_errors), TEST(test_shape_errors_name_op_and_tensors),
              TEST(test_null_propagation_keeps_first_error), TEST(test_check_finite),
              TEST(test_arena_exhaustion_is_an_error), TEST(test_rewind),
              TEST(test_backward_twice), TEST(test_frozen_params),
