@@ -27,7 +27,7 @@ echo "== ASan + UBSan build and tests"
 # checked in the release run, here a few seeds exercise its code
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DDT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j2
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 DT_PUSHT_EXPERT_SEEDS=3 ctest --output-on-failure -j2)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp DT_PUSHT_EXPERT_SEEDS=3 ctest --output-on-failure -j2)
 
 echo "== valgrind (memcheck) on the base, tensor and nn suites"
 for t in build/base_rng_test build/base_alloc_test build/base_status_test build/nn_nn_test build/rl_replay_test build/rl_config_test; do
