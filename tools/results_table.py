@@ -10,7 +10,15 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_curves import published, read_config, read_eval  # noqa: E402
+from plot_curves import load_plot_module  # noqa: E402
+
+_plot = load_plot_module()
+published, read_config = _plot.published, _plot.read_config
+
+
+def read_eval(run):
+    cols = _plot.load_run(run)["eval"]
+    return [int(s) for s in cols.get("env_step", [])], list(cols.get("mean_return", []))
 
 
 def main():

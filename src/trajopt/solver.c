@@ -561,25 +561,33 @@ static float proj_grad_norm(const dtTrajopt* s, const float* a, const float* g) 
   return (float)sqrt(acc);
 }
 
-static dtStatus solve_pga(dtTrajopt* s, int B, dtTensor* c, int armijo) {
-  const dtTrajoptOpts* o = &s->opts;
-  int n = s->n;
-  int recording = o->backward == DT_BACKWARD_UNROLL || o->backward == DT_BACKWARD_TRUNCATED;
+// start a projected solve: every finite element iterates, the best so far is the start
+static void start_projected(dtTrajopt* s, int B) {
   for (int b = 0; b < B; b++) {
     s->active[b] = s->status[b] != DT_SOLVE_NONFINITE;
     if (s->active[b]) s->status[b] = DT_SOLVE_MAX_ITER;
     s->err_best[b] = -s->G[b];
   }
-  for (int it = 0; it < o->max_iters && any_active(s, B); it++) {
-    // converged: the projected gradient vanishes
-    for (int b = 0; b < B; b++) {
-      if (s->active[b] && proj_grad_norm(s, s->a + (size_t)b * n, s->g + (size_t)b * n) <
-                              o->grad_tol) {
-        s->active[b] = 0;
-        s->status[b] = DT_SOLVE_CONVERGED;
-      }
+}
+
+// stop the elements whose projected gradient vanished; 1 while some element still iterates
+static int check_projected_convergence(dtTrajopt* s, int B) {
+  for (int b = 0; b < B; b++) {
+    const float* a = s->a + (size_t)b * s->n;
+    if (s->active[b] && proj_grad_norm(s, a, s->g + (size_t)b * s->n) < s->opts.grad_tol) {
+      s->active[b] = 0;
+      s->status[b] = DT_SOLVE_CONVERGED;
     }
-    if (!any_active(s, B)) break;
+  }
+  return any_active(s, B);
+}
+
+static dtStatus solve_pga(dtTrajopt* s, int B, dtTensor* c, int armijo) {
+  const dtTrajoptOpts* o = &s->opts;
+  int n = s->n;
+  int recording = o->backward == DT_BACKWARD_UNROLL || o->backward == DT_BACKWARD_TRUNCATED;
+  start_projected(s, B);
+  for (int it = 0; it < o->max_iters && check_projected_convergence(s, B); it++) {
     if (armijo) {
       dtStatus st = line_search(s, B, c, s->g, o->step_size);
       if (st) return st;
@@ -633,20 +641,8 @@ static dtStatus solve_newton(dtTrajopt* s, int B, dtTensor* c) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
   uint8_t* mask = s->mask;
-  for (int b = 0; b < B; b++) {
-    s->active[b] = s->status[b] != DT_SOLVE_NONFINITE;
-    if (s->active[b]) s->status[b] = DT_SOLVE_MAX_ITER;
-    s->err_best[b] = -s->G[b];
-  }
-  for (int it = 0; it < o->max_iters && any_active(s, B); it++) {
-    for (int b = 0; b < B; b++) {
-      if (s->active[b] && proj_grad_norm(s, s->a + (size_t)b * n, s->g + (size_t)b * n) <
-                              o->grad_tol) {
-        s->active[b] = 0;
-        s->status[b] = DT_SOLVE_CONVERGED;
-      }
-    }
-    if (!any_active(s, B)) break;
+  start_projected(s, B);
+  for (int it = 0; it < o->max_iters && check_projected_convergence(s, B); it++) {
     // Hessians at the current iterates (this pass resets the tape: prepare again after)
     dtStatus st = dt_trajopt_hessian(s, B, s->x, s->a);
     if (st) return st;
