@@ -15,8 +15,19 @@
 //---------------------------------------------------------------------------------------------
 // helpers
 
+// mkdir -p: the run directory and any missing parents
 static dtStatus make_dir(const char* path) {
-  if (mkdir(path, 0755) == 0 || errno == EEXIST) return DT_OK;
+  char buf[1024];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+    return dt_error(DT_ERR_ARG, "run directory path too long: '%s'", path);
+  for (char* p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return dt_error(DT_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) == 0 || errno == EEXIST) return DT_OK;
   return dt_error(DT_ERR_IO, "cannot create directory '%s': %s", path, strerror(errno));
 }
 
