@@ -203,7 +203,8 @@ dtStatus dt_trajopt_backward(dtTrajopt* s, const float* dL_da, float* dL_dx, flo
   if (dL_dainit) {
     // only the unrolled mode reaches the start; truncation and the implicit theorem detach it
     if (mode == DT_BACKWARD_UNROLL) {
-      memcpy(dL_dainit, s->v, (size_t)B * n * sizeof(float));
+      // a start outside the box was clamped into it: no sensitivity there
+      for (size_t i = 0; i < (size_t)B * n; i++) dL_dainit[i] = s->init_pass[i] ? s->v[i] : 0.0f;
     } else {
       memset(dL_dainit, 0, (size_t)B * n * sizeof(float));
     }
