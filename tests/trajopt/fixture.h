@@ -5,6 +5,7 @@
 #ifndef DT_TRAJOPT_FIXTURE_H
 #define DT_TRAJOPT_FIXTURE_H
 
+#pragma GCC diagnostic ignored "-Wformat-zero-length"  // CHECK(cond) without a message
 #include "test.h"
 #include "trajopt/trajopt_internal.h"
 
