@@ -13,5 +13,6 @@ typedef struct dtCommand {
 
 int cmd_version(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int bench_trajopt(int argc, char** argv);
 
 #endif
