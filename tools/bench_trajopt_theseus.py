@@ -117,30 +117,34 @@ def inputs(B, seed=77, z=Z, n=H * A):
 def bench(B, iters, backward, conv, reps, nets):
     layer = make_layer(nets, iters, conv=conv)
     z0, a0, dL = inputs(B)
-    ts, tt = [], []
+    ts, tt, cs, ct = [], [], [], []
     iterations = None
     for r in range(reps + 1):  # the first run warms up
         for p in nets.parameters():
             p.grad = None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if backward == "none":
             with torch.no_grad():
                 a, info = solve(layer, a0.clone(), z0, "unroll")
             t1 = t2 = time.perf_counter()
+            c1 = c2 = time.process_time()
         else:
             a, info = solve(layer, a0.clone(), z0, backward)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             (dL * a).sum().backward()
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
         if r:
             ts.append((t1 - t0) * 1e3)
             tt.append((t2 - t0) * 1e3)
+            cs.append((c1 - c0) * 1e3)
+            ct.append((c2 - c0) * 1e3)
         with torch.no_grad():
             G = value(nets, a.detach(), z0).mean().item()
         iterations = int(info.converged_iter.max().item()) if hasattr(info, "converged_iter") else -1
         status = [getattr(s, "name", str(s)) for s in info.status.tolist()]
     return {"B": B, "iters": iters, "backward": backward, "conv": "official" if conv else "off",
-            "solve_ms": statistics.median(ts), "total_ms": statistics.median(tt), "G": G,
+            "solve_ms": statistics.median(ts), "total_ms": statistics.median(tt),
+            "solve_cpu_ms": statistics.median(cs), "total_cpu_ms": statistics.median(ct), "G": G,
             "converged_iter": iterations, "max_iter_status": sum(1 for s in status if s == "MAX_ITERATIONS"),
             "threads": torch.get_num_threads(), "torch": torch.__version__}
 

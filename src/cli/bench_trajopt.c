@@ -17,8 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
+
+// CPU time of the process in seconds: on a shared machine the wall time includes the time
+// other processes held the cores; the CPU time does not (a busy SMT sibling still slows it)
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
 
 enum { Z = 50, A = 6, H = 5, HID = 512, N = A * H };
 
@@ -65,9 +74,11 @@ typedef struct Result {
   int B, iters, conv;
   Cfg c;
   double solve_ms, total_ms, G, gflops_solve, gflops_total;
+  double solve_cpu_ms, total_cpu_ms;  // CPU time, medians
   int iterations;
   size_t peak;
   double theseus_solve, theseus_total;  // 0: not measured
+  double theseus_solve_cpu, theseus_total_cpu;
 } Result;
 
 static int cmp_d(const void* a, const void* b) {
@@ -115,23 +126,28 @@ static int run_one(Net* net, Cfg c, int B, int iters, int conv, int reps, Result
   float* G = malloc(sizeof(float) * (size_t)B);
   double* ts = malloc(sizeof(double) * (size_t)reps);
   double* tt = malloc(sizeof(double) * (size_t)reps);
+  double* cs = malloc(sizeof(double) * (size_t)reps);
+  double* ct = malloc(sizeof(double) * (size_t)reps);
   fill_inputs(B, z0, a0, dL);
   int rc = 0;
   // warm-up (page faults of the tape, BLAS buffers)
   if (dt_trajopt_solve(s, B, z0, a0, af, NULL, G, NULL)) rc = 1;
   for (int r = 0; r < reps && !rc; r++) {
-    double t0 = dt_time_s();
+    double t0 = dt_time_s(), c0 = cpu_s();
     if (dt_trajopt_solve(s, B, z0, a0, af, NULL, G, NULL)) rc = 1;
-    double t1 = dt_time_s();
+    double t1 = dt_time_s(), c1 = cpu_s();
     ts[r] = (t1 - t0) * 1e3;
+    cs[r] = (c1 - c0) * 1e3;
     if (c.bw != DT_BACKWARD_NONE) {
       dt_params_zero_grad(&net->ps);
-      double t2 = dt_time_s();
+      double t2 = dt_time_s(), c2 = cpu_s();
       if (dt_trajopt_solve(s, B, z0, a0, af, NULL, G, NULL)) rc = 1;
       if (dt_trajopt_backward(s, dL, NULL, NULL)) rc = 1;
       tt[r] = (dt_time_s() - t2) * 1e3;
+      ct[r] = (cpu_s() - c2) * 1e3;
     } else {
       tt[r] = ts[r];
+      ct[r] = cs[r];
     }
   }
   if (rc) fprintf(stderr, "bench trajopt: %s\n", dt_last_error());
@@ -139,6 +155,8 @@ static int run_one(Net* net, Cfg c, int B, int iters, int conv, int reps, Result
   res->B = B, res->iters = iters, res->conv = conv, res->c = c;
   res->solve_ms = median(ts, reps);
   res->total_ms = median(tt, reps);
+  res->solve_cpu_ms = median(cs, reps);
+  res->total_cpu_ms = median(ct, reps);
   double g = 0;
   for (int b = 0; b < B; b++) g += G[b];
   res->G = g / B;
@@ -157,7 +175,7 @@ static int run_one(Net* net, Cfg c, int B, int iters, int conv, int reps, Result
     }
   }
   res->theseus_solve = res->theseus_total = 0;
-  free(z0), free(a0), free(dL), free(af), free(G), free(ts), free(tt);
+  free(z0), free(a0), free(dL), free(af), free(G), free(ts), free(tt), free(cs), free(ct);
   dt_trajopt_free(s);
   return rc;
 }
@@ -228,7 +246,7 @@ static void run_theseus(const char* python, const char* batches, const char* ite
       fputs(line, stderr);
       continue;
     }
-    if (json) printf("{\"theseus\": %s", line + 1);
+    if (json) printf("{\"theseus\": true, %s", line + 1);
     int B = (int)json_num(line, "B"), it = (int)json_num(line, "iters");
     for (int i = 0; i < nres; i++) {
       Result* r = &res[i];
@@ -237,6 +255,8 @@ static void run_theseus(const char* python, const char* batches, const char* ite
       if (!json_str(line, "backward", dt_backward_name(r->c.bw))) continue;
       r->theseus_solve = json_num(line, "solve_ms");
       r->theseus_total = json_num(line, "total_ms");
+      r->theseus_solve_cpu = json_num(line, "solve_cpu_ms");
+      r->theseus_total_cpu = json_num(line, "total_cpu_ms");
     }
   }
   pclose(p);
@@ -291,8 +311,9 @@ int bench_trajopt(int argc, char** argv) {
   printf("# conv 'official': Theseus abs 1e-10 / rel 1e-8 on E = r^2/2 (pga/newton: |Pg| < 1e-4);"
          " 'off': all iterations run\n");
   if (!json)
-    printf("%-11s %-9s %4s %4s %-8s %5s %10s %10s %11s %7s %7s %9s\n", "solver", "backward", "B",
-           "K", "conv", "iters", "solve_ms", "total_ms", "G", "GF/s", "GF/s+b", "peak_KiB");
+    printf("%-11s %-9s %4s %4s %-8s %5s %10s %10s %9s %9s %11s %7s %7s %9s\n", "solver",
+           "backward", "B", "K", "conv", "iters", "solve_ms", "total_ms", "solve_cpu", "total_cpu",
+           "G", "GF/s", "GF/s+b", "peak_KiB");
   for (int ib = 0; ib < nB; ib++)
     for (int ii = 0; ii < nI; ii++)
       for (int conv = 0; conv < 2; conv++)
@@ -303,18 +324,22 @@ int bench_trajopt(int argc, char** argv) {
                          c.bw != DT_BACKWARD_IMPLICIT) &&
               c.solver != DT_SOLVER_NEWTON)
             continue;
-          // Newton (n Hessian-vector passes per iteration) and implicit only where cheap enough
-          if ((c.solver == DT_SOLVER_NEWTON || c.bw == DT_BACKWARD_IMPLICIT) && B > 32) continue;
+          // Newton (n = 30 Hessian-vector rows per iteration per element) only at B = 1;
+          // implicit (the same Hessian once) and unroll (a second-order pass per iteration)
+          // up to B = 32: above, each costs minutes per configuration
+          if (c.solver == DT_SOLVER_NEWTON && B > 1) continue;
+          if ((c.bw == DT_BACKWARD_IMPLICIT || c.bw == DT_BACKWARD_UNROLL) && B > 32) continue;
           if (c.solver == DT_SOLVER_NEWTON && its[ii] > 50) continue;  // converges in a few
           int r = reps ? reps : B == 1 ? 11 : B <= 32 ? 5 : 3;
           Result* out = &res[nres];
           if (run_one(&net, c, B, its[ii], conv, r, out)) return 1;
           nres++;
           if (!json)
-            printf("%-11s %-9s %4d %4d %-8s %5d %10.2f %10.2f %11.4f %7.1f %7.1f %9.0f\n",
+            printf("%-11s %-9s %4d %4d %-8s %5d %10.2f %10.2f %9.2f %9.2f %11.4f %7.1f %7.1f %9.0f\n",
                    dt_solver_name(c.solver), dt_backward_name(c.bw), B, its[ii], conv_name(conv),
-                   out->iterations, out->solve_ms, out->total_ms, out->G, out->gflops_solve,
-                   out->gflops_total, out->peak / 1024.0);
+                   out->iterations, out->solve_ms, out->total_ms, out->solve_cpu_ms,
+                   out->total_cpu_ms, out->G, out->gflops_solve, out->gflops_total,
+                   out->peak / 1024.0);
           fflush(stdout);
         }
   if (theseus) run_theseus(theseus, batches, iters_s, reps ? reps : 3, res, nres, json);
@@ -322,25 +347,29 @@ int bench_trajopt(int argc, char** argv) {
     Result* r = &res[i];
     if (json)
       printf("{\"solver\": \"%s\", \"backward\": \"%s\", \"B\": %d, \"iters\": %d, \"conv\": \"%s\", "
-             "\"iterations\": %d, \"solve_ms\": %.4f, \"total_ms\": %.4f, \"G\": %.6f, "
+             "\"iterations\": %d, \"solve_ms\": %.4f, \"total_ms\": %.4f, \"solve_cpu_ms\": %.4f, "
+             "\"total_cpu_ms\": %.4f, \"G\": %.6f, "
              "\"gflops_solve\": %.2f, \"gflops_total\": %.2f, \"peak_bytes\": %zu, \"threads\": %d, "
              "\"cpu\": \"%s\", \"theseus_solve_ms\": %.3f, \"theseus_total_ms\": %.3f}\n",
              dt_solver_name(r->c.solver), dt_backward_name(r->c.bw), r->B, r->iters,
-             conv_name(r->conv), r->iterations, r->solve_ms, r->total_ms, r->G, r->gflops_solve,
+             conv_name(r->conv), r->iterations, r->solve_ms, r->total_ms, r->solve_cpu_ms,
+             r->total_cpu_ms, r->G, r->gflops_solve,
              r->gflops_total, r->peak, dt_get_num_threads(), dt_cpu_model(), r->theseus_solve,
              r->theseus_total);
   }
   if (theseus && !json) {
     printf("\n# ratios Theseus / difftop (lm, same B, iterations, backward, convergence)\n");
-    printf("%-9s %4s %4s %-8s %12s %12s %9s %12s %12s %9s\n", "backward", "B", "K", "conv",
-           "th_solve_ms", "dt_solve_ms", "ratio", "th_total_ms", "dt_total_ms", "ratio");
+    printf("%-9s %4s %4s %-8s %12s %12s %7s %12s %12s %7s %9s %9s\n", "backward", "B", "K",
+           "conv", "th_solve_ms", "dt_solve_ms", "ratio", "th_total_ms", "dt_total_ms", "ratio",
+           "cpu_ratio", "cpu_ratio+b");
     for (int i = 0; i < nres; i++) {
       Result* r = &res[i];
       if (r->theseus_solve <= 0) continue;
-      printf("%-9s %4d %4d %-8s %12.1f %12.2f %9.1f %12.1f %12.2f %9.1f\n",
+      printf("%-9s %4d %4d %-8s %12.1f %12.2f %7.1f %12.1f %12.2f %7.1f %9.1f %9.1f\n",
              dt_backward_name(r->c.bw), r->B, r->iters, conv_name(r->conv), r->theseus_solve,
              r->solve_ms, r->theseus_solve / r->solve_ms, r->theseus_total, r->total_ms,
-             r->theseus_total / r->total_ms);
+             r->theseus_total / r->total_ms, r->theseus_solve_cpu / r->solve_cpu_ms,
+             r->theseus_total_cpu / r->total_cpu_ms);
     }
   }
   // Newton against the 100-iteration LM objective at B = 1
