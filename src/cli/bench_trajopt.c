@@ -329,6 +329,9 @@ int bench_trajopt(int argc, char** argv) {
           // up to B = 32: above, each costs minutes per configuration
           if (c.solver == DT_SOLVER_NEWTON && B > 1) continue;
           if ((c.bw == DT_BACKWARD_IMPLICIT || c.bw == DT_BACKWARD_UNROLL) && B > 32) continue;
+          // pga-armijo re-evaluates the whole batch for every backtracking step (up to 21 per
+          // iteration): 7 s at B = 32, about a minute per solve at 256
+          if (c.solver == DT_SOLVER_PGA_ARMIJO && B > 32) continue;
           if (c.solver == DT_SOLVER_NEWTON && its[ii] > 50) continue;  // converges in a few
           int r = reps ? reps : B == 1 ? 11 : B <= 32 ? 5 : 3;
           Result* out = &res[nres];
