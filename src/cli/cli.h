@@ -30,5 +30,6 @@ int cmd_render(int argc, char** argv);
 int bench_envs(int argc, char** argv);
 int bench_rl(int argc, char** argv);
 int bench_nn(int argc, char** argv);
+int bench_trajopt(int argc, char** argv);
 
 #endif

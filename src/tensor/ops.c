@@ -155,10 +155,11 @@ static void linear_backward(dtTape* t, dtTensor* y) {
       if (W->dot) gemm_nn_acc(M, in, out, y->grad, W->dot, x->gdot);
     }
   }
-  // gW += g^T x;  gW' += g'^T x + g^T x'
+  // gW += g^T x;  gW' += g'^T x + g^T x'  (gW skipped when only gdot is wanted)
+  int first = !(so && t->param_gdot_only);
   if (needs_grad(t, W)) {
     if (!dt_ensure_grad(t, W)) return;
-    gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
+    if (first || !(W->flags & DT_PARAM)) gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
     if (so) {
       gemm_tn_acc(out, in, M, y->gdot, x->val, W->gdot);
       if (x->dot) gemm_tn_acc(out, in, M, y->grad, x->dot, W->gdot);
@@ -167,8 +168,9 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   // gb += column sums of g (and g')
   if (b && needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
-    for (int i = 0; i < M; i++)
-      for (int j = 0; j < out; j++) b->grad[j] += y->grad[i * out + j];
+    if (first || !(b->flags & DT_PARAM))
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < out; j++) b->grad[j] += y->grad[i * out + j];
     if (so) {
       for (int i = 0; i < M; i++)
         for (int j = 0; j < out; j++) b->gdot[j] += y->gdot[i * out + j];

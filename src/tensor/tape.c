@@ -183,6 +183,10 @@ float* dt_node_floats(dtTape* t, int64_t n, int zero) {
   return p;
 }
 
+void dt_tape_set_param_gdot_only(dtTape* t, int on) {
+  if (t) t->param_gdot_only = on;
+}
+
 int dt_ensure_dot(dtTape* t, dtTensor* y) {
   if (!y->dot) y->dot = dt_node_floats(t, y->size, 1);
   return y->dot != NULL;

@@ -12,6 +12,8 @@ struct dtTape {
   int second_order;  // some input carries a tangent: backward also propagates gdot
   int check_finite;
   int no_param_grads;  // parameters get no gradients (solver iterations)
+  int param_gdot_only;  // second order: Linear weights/biases get gdot but not grad (whose
+                        // first-order value the caller discards, e.g. the trajopt backward)
   dtStatus status;   // first error since the last reset
   char msg[512];
 };
@@ -44,6 +46,10 @@ int dt_ensure_grad(dtTape* t, dtTensor* x);
 // The conv2d op's table entries (tensor/conv.c).
 void dt_conv2d_forward(dtTape* t, dtTensor* y);
 void dt_conv2d_backward(dtTape* t, dtTensor* y);
+
+// Let Linear layers skip the first-order gradient of their parameters on second-order passes
+// (on = 1): only the adjoint tangents (gdot) are accumulated. A setting: reset keeps it.
+void dt_tape_set_param_gdot_only(dtTape* t, int on);
 
 // 'name' or op#id of a tensor, for messages.
 const char* dt_label(const dtTensor* x, char* buf, size_t n);

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/tensor_internal.h"
 #include "trajopt_internal.h"
 
 // point every parameter's adjoint buffers at the solver's scratch: grad at the discarded
@@ -75,6 +76,7 @@ static dtStatus tangent_pass(dtTrajopt* s, const float* a, float* hu) {
   dtTape* t = s->tape;
   dt_tape_reset(t);
   dt_tape_set_param_grads(t, 1);
+  dt_tape_set_param_gdot_only(t, 1);  // p->grad would land in pjunk: not computed at all
   // elements stopped by NaN/Inf enter with zeros and zero seeds: they contribute nothing
   memcpy(s->a_rep, a, (size_t)B * n * sizeof(float));
   if (nx) memcpy(s->x_rep, s->x, (size_t)B * nx * sizeof(float));
@@ -97,6 +99,7 @@ static dtStatus tangent_pass(dtTrajopt* s, const float* a, float* hu) {
   dt_backward_ex(t, Gt, s->alpha, s->seed_dot);
   dtStatus st = dt_tape_status(t);
   dt_tape_set_param_grads(t, 0);
+  dt_tape_set_param_gdot_only(t, 0);
   if (st) return dt_error(st, "trajopt backward pass failed: %s", dt_tape_error(t));
   if (xt && xt->gdot)
     for (size_t i = 0; i < (size_t)B * nx; i++) s->xacc[i] += xt->gdot[i];
@@ -203,7 +206,8 @@ dtStatus dt_trajopt_backward(dtTrajopt* s, const float* dL_da, float* dL_dx, flo
   if (dL_dainit) {
     // only the unrolled mode reaches the start; truncation and the implicit theorem detach it
     if (mode == DT_BACKWARD_UNROLL) {
-      memcpy(dL_dainit, s->v, (size_t)B * n * sizeof(float));
+      // a start outside the box was clamped into it: no sensitivity there
+      for (size_t i = 0; i < (size_t)B * n; i++) dL_dainit[i] = s->init_pass[i] ? s->v[i] : 0.0f;
     } else {
       memset(dL_dainit, 0, (size_t)B * n * sizeof(float));
     }

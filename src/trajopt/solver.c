@@ -124,7 +124,9 @@ static dtStatus alloc_buffers(dtTrajopt* s) {
   s->active = dt_calloc((size_t)Bm, 1);
   s->accepted = dt_calloc((size_t)Bm, 1);
   s->mask = dt_calloc((size_t)Bm * n, 1);
-  if (!s->status || !s->iters || !s->active || !s->accepted || !s->mask) return DT_ERR_NOMEM;
+  s->init_pass = dt_calloc((size_t)Bm * n, 1);
+  if (!s->status || !s->iters || !s->active || !s->accepted || !s->mask || !s->init_pass)
+    return DT_ERR_NOMEM;
 
   // iterate history for unrolled and truncated backward
   const dtTrajoptOpts* o = &s->opts;
@@ -240,7 +242,7 @@ void dt_trajopt_free(dtTrajopt* s) {
                   s->iters,   s->active, s->accepted, s->hess,  s->eig_w,  s->eig_work,
                   s->free_idx, s->sub,   s->rhs,     s->x_rep,  s->a_rep,  s->t_rep,
                   s->v,       s->u,      s->seed_dot, s->xacc,  s->pacc,   s->pjunk,
-                  s->mask,    s->psave_grad, s->psave_gdot, s->psave_flags};
+                  s->mask,    s->init_pass, s->psave_grad, s->psave_gdot, s->psave_flags};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) dt_free(bufs[i]);
   for (int k = 0; s->steps && k < s->steps_cap; k++) {
     dt_free(s->steps[k].a), dt_free(s->steps[k].g), dt_free(s->steps[k].G);
@@ -716,9 +718,15 @@ dtStatus dt_trajopt_solve(dtTrajopt* s, int B, const float* x, const float* a_in
         if (!isfinite(a[i])) a[i] = 0.0f;
     }
   }
-  // the projected solvers start inside the box
+  // the projected solvers (and a projected LM) start inside the box; the backward masks the
+  // clamped coordinates
+  memset(s->init_pass, 1, (size_t)B * n);
   if (s->opts.solver != DT_SOLVER_LM || s->opts.project)
-    for (size_t i = 0; i < (size_t)B * n; i++) s->a[i] = clampf(s->a[i], s->opts.lo, s->opts.hi);
+    for (size_t i = 0; i < (size_t)B * n; i++) {
+      float p = clampf(s->a[i], s->opts.lo, s->opts.hi);
+      s->init_pass[i] = p == s->a[i];
+      s->a[i] = p;
+    }
   memcpy(s->a_best, s->a, (size_t)B * n * sizeof(float));
 
   dtTensor* c = NULL;

@@ -43,6 +43,7 @@ struct dtTrajopt {
   uint8_t* active;      // 1 while the element still iterates [B]
   uint8_t* accepted;    // line search: 1 once the element's trial was accepted [B]
   uint8_t* mask;        // free-set flags [B, n]
+  uint8_t* init_pass;   // 1 where a_init lay inside the box (the projected solvers clamp it) [B, n]
 
   // iterates kept for the backward
   dtStep* steps;
