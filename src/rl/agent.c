@@ -240,6 +240,54 @@ static dtTensor* column(dtTape* t, dtTensor* x) {
   return x ? dt_reshape(t, x, 1, shape) : NULL;
 }
 
+// combine the loss terms (each clamped at 1e4 with zero gradient above, then weighted), take
+// the model's Adam step with the PER weights and the 1/H scale, refresh the priorities and report
+dtStatus dt_agent_apply_td_loss(dtAgent* a, dtReplay* r, dtTensor* cons, dtTensor* rew,
+                                dtTensor* val, dtTensor* qs, float* prio, dtUpdateInfo* info) {
+  const dtRLConfig* c = &a->cfg;
+  dtTape* t = a->tape;
+  dtTold* m = &a->model;
+  int B = c->batch_size, H = c->horizon;
+  float big = 1e4f;
+  dtTensor* total = dt_scale(t, dt_clamp(t, val, -INFINITY, big, 0), c->value_coef);
+  if (!c->no_dynamics_loss)
+    total = dt_add(t, total, dt_scale(t, dt_clamp(t, cons, -INFINITY, big, 0), c->consistency_coef));
+  if (!c->no_reward_loss)
+    total = dt_add(t, total, dt_scale(t, dt_clamp(t, rew, -INFINITY, big, 0), c->reward_coef));
+  if (qs) total = dt_add(t, total, dt_scale(t, dt_clamp(t, qs, -INFINITY, big, 0), c->value_coef));
+  dtStatus st = dt_tape_status(t);
+  if (st) return dt_error(st, "update: %s", dt_tape_error(t));
+
+  // loss = mean_b(w_b L_b), gradient scaled by 1/H: the seed is w_b / (B H)
+  float* seed = dt_tape_floats(t, B);
+  if (!seed) return dt_tape_status(t);
+  double wl = 0;
+  for (int b = 0; b < B; b++) {
+    seed[b] = a->u_w[b] / ((float)B * H);
+    wl += a->u_w[b] * total->val[b] / B;
+  }
+  dt_params_zero_grad(&m->params);
+  if ((st = dt_backward(t, total, seed))) return st;
+  float gnorm = (float)dt_params_clip_grad_norm(&m->params, c->grad_clip_norm);
+  if (!dt_params_grad_nonfinite(&m->params)) dt_adam_step(a->adam);
+
+  // priorities
+  for (int b = 0; b < B; b++) prio[b] = (prio[b] < big ? prio[b] : big) + c->per_eps;
+  dt_replay_update(r, a->u_idx, prio, B);
+  if (info) {
+    memset(info, 0, sizeof *info);
+    double sc = 0, sr = 0, sv = 0, sq = 0;
+    for (int b = 0; b < B; b++) {
+      sc += cons->val[b], sr += rew->val[b], sv += val->val[b];
+      if (qs) sq += qs->val[b];
+    }
+    info->consistency = (float)(sc / B), info->reward = (float)(sr / B);
+    info->value = (float)(sv / B), info->state_value = (float)(sq / B);
+    info->weighted_loss = (float)wl, info->grad_norm = gnorm;
+  }
+  return DT_OK;
+}
+
 dtStatus dt_agent_update(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* info) {
   if (a->model.pixels) return dt_agent_update_pixels(a, r, step, info);
   (void)step;  // the schedules read the step at acting time
@@ -303,45 +351,9 @@ dtStatus dt_agent_update(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* in
         prio[b] += rho * (fabsf(q1->val[b] - y[h]->val[b]) + fabsf(q2->val[b] - y[h]->val[b]));
     rho *= c->rho;
   }
-  // each term clamped at 1e4 (zero gradient above), weighted, summed per sample
-  float big = 1e4f;
-  dtTensor* total = dt_scale(t, dt_clamp(t, L.val, -INFINITY, big, 0), c->value_coef);
-  if (!c->no_dynamics_loss)
-    total = dt_add(t, total, dt_scale(t, dt_clamp(t, L.cons, -INFINITY, big, 0), c->consistency_coef));
-  if (!c->no_reward_loss)
-    total = dt_add(t, total, dt_scale(t, dt_clamp(t, L.rew, -INFINITY, big, 0), c->reward_coef));
-  if (qs_on) total = dt_add(t, total, dt_scale(t, dt_clamp(t, L.qs, -INFINITY, big, 0), c->value_coef));
-  if ((st = dt_tape_status(t))) return dt_error(st, "update: %s", dt_tape_error(t));
-
-  // loss = mean_b(w_b L_b), gradient scaled by 1/H: the seed is w_b / (B H)
-  float* seed = dt_tape_floats(t, B);
-  if (!seed) return dt_tape_status(t);
-  double wl = 0;
-  for (int b = 0; b < B; b++) {
-    seed[b] = a->u_w[b] / ((float)B * H);
-    wl += a->u_w[b] * total->val[b] / B;
-  }
-  dt_params_zero_grad(&m->params);
-  if ((st = dt_backward(t, total, seed))) return st;
-  float gnorm = (float)dt_params_clip_grad_norm(&m->params, c->grad_clip_norm);
-  if (!dt_params_grad_nonfinite(&m->params)) dt_adam_step(a->adam);
-
-  // priorities
-  for (int b = 0; b < B; b++) prio[b] = (prio[b] < big ? prio[b] : big) + c->per_eps;
-  dt_replay_update(r, a->u_idx, prio, B);
+  if ((st = dt_agent_apply_td_loss(a, r, L.cons, L.rew, L.val, L.qs, prio, info))) return st;
 
   // pi update on the detached latents, Q frozen
-  if (info) {
-    memset(info, 0, sizeof *info);
-    double sc = 0, sr = 0, sv = 0, sq = 0;
-    for (int b = 0; b < B; b++) {
-      sc += L.cons->val[b], sr += L.rew->val[b], sv += L.val->val[b];
-      if (qs_on) sq += L.qs->val[b];
-    }
-    info->consistency = (float)(sc / B), info->reward = (float)(sr / B);
-    info->value = (float)(sv / B), info->state_value = (float)(sq / B);
-    info->weighted_loss = (float)wl, info->grad_norm = gnorm;
-  }
   float* zdet = dt_tape_floats(t, (int64_t)(H + 1) * B * Z);
   if (!zdet) return dt_tape_status(t);
   for (int h = 0; h <= H; h++) memcpy(zdet + (size_t)h * B * Z, zs[h]->val, (size_t)B * Z * sizeof(float));

@@ -66,6 +66,11 @@ dtStatus dt_replay_view(dtReplay* r, dtReplayView* v);
 // The TD-MPC update for pixel observations (rl/pixels.c).
 dtStatus dt_agent_update_pixels(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* info);
 
+// The end of a TD-MPC update: combine the per-sample loss terms, step the model, refresh the
+// PER priorities and fill info (shared by the state and pixel updates).
+dtStatus dt_agent_apply_td_loss(dtAgent* a, dtReplay* r, dtTensor* cons, dtTensor* rew,
+                                dtTensor* val, dtTensor* qs, float* prio, dtUpdateInfo* info);
+
 // MPPI planning (TD-MPC's plan); writes the action for obs.
 dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
                        float* action);

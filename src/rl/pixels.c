@@ -123,40 +123,7 @@ dtStatus dt_agent_update_pixels(dtAgent* a, dtReplay* r, int64_t step, dtUpdateI
         prio[b] += rho * (fabsf(q1->val[b] - y_v[h * B + b]) + fabsf(q2->val[b] - y_v[h * B + b]));
     rho *= c->rho;
   }
-  float big = 1e4f;
-  dtTensor* total = dt_scale(t, dt_clamp(t, Lv, -INFINITY, big, 0), c->value_coef);
-  if (!c->no_dynamics_loss)
-    total = dt_add(t, total, dt_scale(t, dt_clamp(t, Lc, -INFINITY, big, 0), c->consistency_coef));
-  if (!c->no_reward_loss)
-    total = dt_add(t, total, dt_scale(t, dt_clamp(t, Lr, -INFINITY, big, 0), c->reward_coef));
-  if (qs_on) total = dt_add(t, total, dt_scale(t, dt_clamp(t, Lq, -INFINITY, big, 0), c->value_coef));
-  if ((st = dt_tape_status(t))) return dt_error(st, "pixel update: %s", dt_tape_error(t));
-
-  // loss = mean_b(w_b L_b) with the gradient scaled by 1/H
-  float* seed = dt_tape_floats(t, B);
-  if (!seed) return dt_tape_status(t);
-  double wl = 0;
-  for (int b = 0; b < B; b++) {
-    seed[b] = a->u_w[b] / ((float)B * H);
-    wl += a->u_w[b] * total->val[b] / B;
-  }
-  dt_params_zero_grad(&m->params);
-  if ((st = dt_backward(t, total, seed))) return st;
-  float gnorm = (float)dt_params_clip_grad_norm(&m->params, c->grad_clip_norm);
-  if (!dt_params_grad_nonfinite(&m->params)) dt_adam_step(a->adam);
-  for (int b = 0; b < B; b++) prio[b] = (prio[b] < big ? prio[b] : big) + c->per_eps;
-  dt_replay_update(r, a->u_idx, prio, B);
-  if (info) {
-    memset(info, 0, sizeof *info);
-    double sc = 0, sr = 0, sv = 0, sq = 0;
-    for (int b = 0; b < B; b++) {
-      sc += Lc->val[b], sr += Lr->val[b], sv += Lv->val[b];
-      if (qs_on) sq += Lq->val[b];
-    }
-    info->consistency = (float)(sc / B), info->reward = (float)(sr / B);
-    info->value = (float)(sv / B), info->state_value = (float)(sq / B);
-    info->weighted_loss = (float)wl, info->grad_norm = gnorm;
-  }
+  if ((st = dt_agent_apply_td_loss(a, r, Lc, Lr, Lv, qs_on ? Lq : NULL, prio, info))) return st;
 
   // pi update on the detached latents (the tape is reset first: the conv graphs are done)
   float* zdet = a->u_zdet;
