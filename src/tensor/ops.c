@@ -1099,97 +1099,168 @@ dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn) {
 }
 
 //---------------------------------------------------------------------------------------------
-// fused normalisation over the last axis: y = (x - mu) r, r = (var + eps)^-1/2 per row
-// (fp[0] = eps, ip[0] = row length n, aux = r per row). Its Jacobian is symmetric,
-//   J = r (I - 11'/n - y y'/n),  so  J v = r (v - mean(v) - y mean(y v)),
-// and along a tangent x' (with y' = J x' and m = mean(y x')) the adjoint tangent is
-//   gx' = J g' - r m (J g) - (r/n) (y' (y.g) + y (y'.g)).
+// fused layer normalisation over the last axis: h = (x - mu) r, r = (var + eps)^-1/2 per row,
+// then y = h * gain + bias when they are given (src[1], src[2]; they carry no tangent).
+// fp[0] = eps, ip[0] = row length n; aux = r per row, then (with gain/bias) h and its tangent.
+// The normalisation's Jacobian is symmetric,
+//   J = r (I - 11'/n - h h'/n),  so  J v = r (v - mean(v) - h mean(h v)),
+// and along a tangent x' (with h' = J x' and m = mean(h x')) the adjoint tangent of J u is
+//   J u' - r m (J u) - (r/n) (h' (h.u) + h (h'.u)),   where u = g * gain is h's adjoint.
 
-static inline void lnorm_apply_j(const float* y, const float* v, float r, int n, float* out,
-                                 float scale) {
-  double mv = 0, myv = 0;
-  for (int j = 0; j < n; j++) mv += v[j], myv += (double)y[j] * v[j];
-  float a = (float)(mv / n), b = (float)(myv / n);
-  for (int j = 0; j < n; j++) out[j] += scale * r * (v[j] - a - y[j] * b);
+static inline void lnorm_apply_j(const float* h, const float* v, float r, int n, float* out) {
+  double mv = 0, mhv = 0;
+  for (int j = 0; j < n; j++) mv += v[j], mhv += (double)h[j] * v[j];
+  float a = (float)(mv / n), b = (float)(mhv / n);
+  for (int j = 0; j < n; j++) out[j] += r * (v[j] - a - h[j] * b);
+}
+
+// the row buffers of a node: h and h' (the output itself when there is no gain or bias)
+static float* lnorm_h(dtTensor* y) {
+  return y->ip[1] ? (float*)y->aux + y->ip[2] : y->val;
+}
+static float* lnorm_hdot(dtTensor* y) {
+  return y->ip[1] ? (float*)y->aux + y->ip[2] + y->size : y->dot;
 }
 
 static void lnorm_forward(dtTape* t, dtTensor* y) {
   (void)t;
-  const dtTensor* x = y->src[0];
+  const dtTensor *x = y->src[0], *gain = y->src[1], *bias = y->src[2];
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
-  float* rs = y->aux;
+  float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
   for (int64_t i = 0; i < rows; i++) {
     const float* xr = x->val + i * n;
-    float* yr = y->val + i * n;
+    float* hr = h + i * n;
     double mu = 0, var = 0;
     for (int j = 0; j < n; j++) mu += xr[j];
     mu /= n;
     for (int j = 0; j < n; j++) var += (xr[j] - mu) * (xr[j] - mu);
     float r = (float)(1.0 / sqrt(var / n + y->fp[0]));
     rs[i] = r;
-    for (int j = 0; j < n; j++) yr[j] = (float)(xr[j] - mu) * r;
-    if (y->dot) {
-      memset(y->dot + i * n, 0, (size_t)n * sizeof(float));
-      lnorm_apply_j(yr, x->dot + i * n, r, n, y->dot + i * n, 1.0f);
+    for (int j = 0; j < n; j++) hr[j] = (float)(xr[j] - mu) * r;
+    if (x->dot) {
+      memset(hd + i * n, 0, (size_t)n * sizeof(float));
+      lnorm_apply_j(hr, x->dot + i * n, r, n, hd + i * n);
     }
+    if (!y->ip[1]) continue;
+    // y = h gain + bias, y' = h' gain
+    float* yr = y->val + i * n;
+    for (int j = 0; j < n; j++)
+      yr[j] = hr[j] * (gain ? gain->val[j] : 1.0f) + (bias ? bias->val[j] : 0.0f);
+    if (y->dot)
+      for (int j = 0; j < n; j++) y->dot[i * n + j] = hd[i * n + j] * (gain ? gain->val[j] : 1.0f);
+  }
+}
+
+// gain and bias: g_gain += sum_rows g h, g_bias += sum_rows g; tangents g' h + g h' and g'
+static void lnorm_backward_affine(dtTape* t, dtTensor* y) {
+  dtTensor *gain = y->src[1], *bias = y->src[2];
+  int n = y->ip[0], so = t->second_order;
+  int64_t rows = n ? y->size / n : 0;
+  const float *h = lnorm_h(y), *hd = lnorm_hdot(y), *xd = y->src[0]->dot;
+  if (gain && needs_grad(t, gain) && dt_ensure_grad(t, gain)) {
+    for (int64_t i = 0; i < rows; i++)
+      for (int j = 0; j < n; j++) {
+        gain->grad[j] += y->grad[i * n + j] * h[i * n + j];
+        if (so) gain->gdot[j] += y->gdot[i * n + j] * h[i * n + j] + (xd ? y->grad[i * n + j] * hd[i * n + j] : 0.0f);
+      }
+  }
+  if (bias && needs_grad(t, bias) && dt_ensure_grad(t, bias)) {
+    for (int64_t i = 0; i < rows; i++)
+      for (int j = 0; j < n; j++) {
+        bias->grad[j] += y->grad[i * n + j];
+        if (so) bias->gdot[j] += y->gdot[i * n + j];
+      }
   }
 }
 
 static void lnorm_backward(dtTape* t, dtTensor* y) {
-  dtTensor* x = y->src[0];
-  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  dtTensor *x = y->src[0], *gain = y->src[1];
+  if (y->ip[1]) lnorm_backward_affine(t, y);
+  if (t->status || !needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
-  const float* rs = y->aux;
+  const float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
+  // h's adjoint u = g gain (and its tangent u' = g' gain), in two row buffers after the rest
+  float* u = (float*)y->aux + y->ip[3];
+  float* ud = u + n;
   for (int64_t i = 0; i < rows; i++) {
-    const float *yr = y->val + i * n, *g = y->grad + i * n;
+    const float *hr = h + i * n, *g = y->grad + i * n, *gd = t->second_order ? y->gdot + i * n : NULL;
+    for (int j = 0; j < n; j++) {
+      float w = gain ? gain->val[j] : 1.0f;
+      u[j] = g[j] * w;
+      if (gd) ud[j] = gd[j] * w;
+    }
     float r = rs[i];
-    lnorm_apply_j(yr, g, r, n, x->grad + i * n, 1.0f);
-    if (!t->second_order) continue;
+    lnorm_apply_j(hr, u, r, n, x->grad + i * n);
+    if (!gd) continue;
     float* gxd = x->gdot + i * n;
-    lnorm_apply_j(yr, y->gdot + i * n, r, n, gxd, 1.0f);
+    lnorm_apply_j(hr, ud, r, n, gxd);
     if (!x->dot) continue;
     // the terms from J's own change along x'
-    const float *xd = x->dot + i * n, *yd = y->dot + i * n;
-    double m = 0, yg = 0, ydg = 0, mg = 0, myg = 0;
+    const float *xd = x->dot + i * n, *hdr = hd + i * n;
+    double m = 0, hu = 0, hdu = 0, mu = 0;
     for (int j = 0; j < n; j++) {
-      m += (double)yr[j] * xd[j];
-      yg += (double)yr[j] * g[j];
-      ydg += (double)yd[j] * g[j];
-      mg += g[j];
+      m += (double)hr[j] * xd[j];
+      hu += (double)hr[j] * u[j];
+      hdu += (double)hdr[j] * u[j];
+      mu += u[j];
     }
-    m /= n, myg = yg / n, mg /= n;
+    m /= n, mu /= n;
+    double mhu = hu / n;
     for (int j = 0; j < n; j++) {
-      float jg = r * (float)(g[j] - mg - yr[j] * myg);
-      gxd[j] += (float)(-r * m * jg - (r / n) * (yd[j] * yg + yr[j] * ydg));
+      float ju = r * (float)(u[j] - mu - hr[j] * mhu);
+      gxd[j] += (float)(-r * m * ju - (r / n) * (hdr[j] * hu + hr[j] * hdu));
     }
   }
 }
 
-dtTensor* dt_normalize(dtTape* t, dtTensor* x, float eps) {
-  if (!check_inputs(t, "normalize", x, NULL)) return NULL;
-  if (x->ndim < 1 || x->shape[x->ndim - 1] < 1 || !(eps >= 0)) {
-    char lb_x[64], s1[64];
-    dt_tape_fail(t, DT_ERR_ARG, "dt_normalize: %s %s needs a non-empty last axis and eps >= 0",
-                 LABEL(x), dt_shape_str(x, s1, sizeof s1));
-    return NULL;
-  }
-  dtTensor* y = new_node(t, DT_OP_LNORM, x->ndim, x->shape, x, NULL, NULL);
+// the op: normalisation, with gain and bias folded in when given
+static dtTensor* lnorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
+  int n = x->shape[x->ndim - 1];
+  dtTensor* y = new_node(t, DT_OP_LNORM, x->ndim, x->shape, x, gain, bias);
   if (!y) return NULL;
-  y->ip[0] = x->shape[x->ndim - 1];
+  int64_t rows = y->size / n;
+  int affine = gain || bias;
+  y->ip[0] = n;
+  y->ip[1] = affine;
+  y->ip[2] = (int)rows + 1;                                   // h starts after r
+  y->ip[3] = affine ? y->ip[2] + 2 * (int)y->size : y->ip[2];  // u, u' after h, h'
   y->fp[0] = eps;
-  y->aux = dt_node_floats(t, y->size / y->ip[0] + 1, 0);
+  y->aux = dt_node_floats(t, y->ip[3] + 2 * (int64_t)n, 0);
   if (!y->aux) return NULL;
   return finish(t, y);
+}
+
+static int lnorm_check(dtTape* t, const char* op, dtTensor* x, float eps) {
+  if (!check_inputs(t, op, x, NULL)) return 0;
+  if (x->ndim < 1 || x->shape[x->ndim - 1] < 1 || !(eps >= 0)) {
+    char lb_x[64], s1[64];
+    dt_tape_fail(t, DT_ERR_ARG, "dt_%s: %s %s needs a non-empty last axis and eps >= 0", op,
+                 LABEL(x), dt_shape_str(x, s1, sizeof s1));
+    return 0;
+  }
+  return 1;
+}
+
+dtTensor* dt_normalize(dtTape* t, dtTensor* x, float eps) {
+  return lnorm_check(t, "normalize", x, eps) ? lnorm(t, x, NULL, NULL, eps) : NULL;
+}
+
+// gain or bias of the right shape without a tangent can be folded into the fused op
+static int foldable(const dtTensor* p, int n) {
+  return !p || (p->ndim == 1 && p->shape[0] == n && !p->dot);
 }
 
 //---------------------------------------------------------------------------------------------
 // composites (their derivatives come from the primitives above)
 
 dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps) {
-  if (!check_inputs(t, "layernorm", x, NULL)) return NULL;
-  // the fused normalisation, then the per-feature gain and bias (row broadcasts)
+  if (!lnorm_check(t, "layernorm", x, eps)) return NULL;
+  // one fused op when gain and bias are plain per-feature vectors (parameters); otherwise the
+  // normalisation followed by broadcast ops, which also handle tangents on gain and bias
+  int n = x->shape[x->ndim - 1];
+  if (foldable(gain, n) && foldable(bias, n)) return lnorm(t, x, gain, bias, eps);
   dtTensor* y = dt_normalize(t, x, eps);
   if (gain) y = dt_mul(t, y, gain);
   if (bias) y = dt_add(t, y, bias);
