@@ -2,6 +2,7 @@
 // Status codes and the per-thread last-error message.
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "difftop/base.h"
 
@@ -35,10 +36,13 @@ void dt_clear_error(void) {
 }
 
 dtStatus dt_error(dtStatus status, const char* fmt, ...) {
+  // format into a temporary first: callers may pass dt_last_error() itself as an argument
+  char buf[sizeof last_message];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_message, sizeof last_message, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(last_message, buf, sizeof buf);
   last_status = status;
   return status;
 }

@@ -28,8 +28,12 @@ static dtStatus apply_config(dtRLConfig* rl, const dtConfig* cfg) {
   for (int i = 0; i < dt_config_count(cfg); i++) {
     const char *key, *value, *source;
     dt_config_at(cfg, i, &key, &value, &source);
-    if (dt_rl_config_set(rl, key, value) != DT_OK)
-      return dt_error(dt_last_status(), "%s (from %s)", dt_last_error(), source ? source : "?");
+    if (dt_rl_config_set(rl, key, value) != DT_OK) {
+      // copy the message: dt_error formats into the buffer dt_last_error() points at
+      char msg[512];
+      snprintf(msg, sizeof msg, "%s", dt_last_error());
+      return dt_error(dt_last_status(), "%s (from %s)", msg, source ? source : "?");
+    }
   }
   return DT_OK;
 }

@@ -110,5 +110,14 @@ static void test_thread_local_errors(void) {
   dt_clear_error();
 }
 
-DT_TEST_MAIN("status", TEST(test_status_strings), TEST(test_error_formatting),
+// a message may quote the previous one: dt_error(st, "%s (more)", dt_last_error())
+static void test_error_quotes_previous_message(void) {
+  dt_error(DT_ERR_FORMAT, "inner problem %d", 7);
+  dt_error(dt_last_status(), "%s (from %s)", dt_last_error(), "file.yaml:3");
+  CHECK(!strcmp(dt_last_error(), "inner problem 7 (from file.yaml:3)"), "got '%s'", dt_last_error());
+  CHECK(dt_last_status() == DT_ERR_FORMAT);
+}
+
+DT_TEST_MAIN("status", TEST(test_error_quotes_previous_message), TEST(test_status_strings),
+             TEST(test_error_formatting),
              TEST(test_versions), TEST(test_thread_local_errors))
