@@ -628,8 +628,7 @@ dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* o
       hid_t a = H5Aopen(data, "env_args", H5P_DEFAULT);
       hid_t ty = H5Aget_type(a);
       if (H5Tis_variable_str(ty) > 0) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
+        hid_t mt = H5Tcopy(ty);  // the file's own string type (ASCII or UTF-8)
         char* s = NULL;
         if (H5Aread(a, mt, &s) >= 0 && s) {
           snprintf(out->env_args, sizeof out->env_args, "%s", s);

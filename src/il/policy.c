@@ -285,7 +285,7 @@ static int kind_needs_base(const dtILConfig* c) {
 static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
   if (p->cap >= cap) return DT_OK;
   float** bufs[] = {&p->xb, &p->yb, &p->ainit, &p->afinal, &p->dLda, &p->dLdx, &p->tmp, &p->tmp2};
-  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB;
+  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0);
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     free(*bufs[i]);
     *bufs[i] = calloc((size_t)cap * w + 64, sizeof(float));
@@ -382,6 +382,7 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
       dtMLPSpec sf = dt_mlp_spec_elu(p->zdim + EA, Hd, L, 1);
       dtMLPSpec sd = dt_mlp_spec_elu(p->zdim + EA, Hd, L, p->zdim);
       se.init = sf.init = sd.init = DT_INIT_TORCH_DEFAULT;
+      sf.zero_last = 1;  // G is flat at the start: the solver returns the initialisation
       st = dt_mlp_create(&p->enc, &se, &p->ps, "encoder", &p->rng);
       if (!st) st = dt_mlp_create(&p->f, &sf, &p->ps, "objective", &p->rng);
       if (!st) st = dt_mlp_create(&p->d, &sd, &p->ps, "dynamics", &p->rng);
@@ -775,7 +776,7 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
     case DT_IL_DIFFTOP: {
       if (p->base)
         for (int b = 0; b < B; b++)
-          take_actions(p->base_cache + idx[b] * p->base->n, p->base->out_len, L, A, 1, p->tmp + (size_t)b * n);
+          memcpy(p->tmp + (size_t)b * p->base->n, p->base_cache + idx[b] * p->base->n, p->base->n * sizeof(float));
       difftop_init(p, B, p->tmp, p->ainit);
       dtTensor *klterm = NULL, *zt = NULL;
       double kl = 0;
