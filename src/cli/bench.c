@@ -10,6 +10,7 @@ int cmd_bench(int argc, char** argv) {
     fprintf(stderr, "usage: difftop bench nn|trajopt|envs|rl|il [--json]\n");
     return 2;
   }
-  fprintf(stderr, "difftop bench: unknown suite '%s' (known: none yet)\n", argv[1]);
+  if (!strcmp(argv[1], "il")) return bench_il(argc - 1, argv + 1);
+  fprintf(stderr, "difftop bench: unknown suite '%s' (known: il)\n", argv[1]);
   return 2;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // difftop demos / il-train / il-eval: imitation learning from demonstrations.
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,10 +227,117 @@ int cmd_il_train(int argc, char** argv) {
   return st ? 1 : 0;
 }
 
+
+// a simple perceptual colour map (dark blue -> teal -> yellow) for t in [0, 1]
+static void cmap(double t, uint8_t* rgb) {
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  double r = 0.27 + t * (0.99 - 0.27) * t, g = 0.00 + 0.91 * t, b = 0.33 + 0.5 * sin(3.1416 * t) - 0.2 * t;
+  rgb[0] = (uint8_t)(255 * (r < 0 ? 0 : r > 1 ? 1 : r));
+  rgb[1] = (uint8_t)(255 * (g < 0 ? 0 : g > 1 ? 1 : g));
+  rgb[2] = (uint8_t)(255 * (b < 0 ? 0 : b > 1 ? 1 : b));
+}
+
+static void mark(uint8_t* img, int W, int H, int x0, int y0, int x, int y, const uint8_t* c, int rad) {
+  for (int dy = -rad; dy <= rad; dy++)
+    for (int dx = -rad; dx <= rad; dx++) {
+      int u = x0 + x + dx, v = y0 + y + dy;
+      if (dx * dx + dy * dy > rad * rad || u < 0 || v < 0 || u >= W || v >= H) continue;
+      memcpy(img + ((size_t)v * W + u) * 3, c, 3);
+    }
+}
+
+// Paper Fig. 5: the learned objective over the first action for two prior latents of a CVAE
+// DiffTOP policy (the other actions of the chunk held at each latent's refined values), with
+// the initial action (white) and the refined action (red). Writes FILE.png and FILE.csv.
+static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed) {
+  const dtILConfig* c = dt_il_policy_config(p);
+  if (c->kind != DT_IL_DIFFTOP || !c->cvae) {
+    fprintf(stderr, "difftop il-eval: --plot-objective needs a DiffTOP policy with cvae=1\n");
+    return 1;
+  }
+  dtPusht* sim = NULL;
+  if (dt_pusht_new(&sim) || dt_pusht_reset_numpy(sim, seed)) return 1;
+  double o[5];
+  dt_pusht_observe(sim, o);
+  dt_pusht_free(sim);
+  float hist[8 * 5];
+  for (int k = 0; k < c->obs_steps; k++)
+    for (int j = 0; j < 5; j++) hist[k * 5 + j] = (float)o[j];
+  int n = c->horizon * c->act_steps * 2, P = c->posterior_dim;
+  // the pair of prior samples (out of 16) whose refined first actions lie farthest apart
+  enum { NS = 16 };
+  float z[NS][256], ai[NS][256], af[NS][256];
+  dtRng rng;
+  dt_rng_seed(&rng, seed);
+  for (int s = 0; s < NS; s++) {
+    dt_rng_fill_normal(&rng, z[s], (size_t)P, 0.0f, 1.0f);
+    if (dt_il_refine(p, hist, z[s], ai[s], af[s])) return 1;
+  }
+  int b0 = 0, b1 = 1;
+  double best = -1;
+  for (int s = 0; s < NS; s++)
+    for (int t = s + 1; t < NS; t++) {
+      double d = hypot(af[s][0] - af[t][0], af[s][1] - af[t][1]);
+      if (d > best) best = d, b0 = s, b1 = t;
+    }
+  enum { G = 160, PAD = 8 };
+  int W = 2 * G + 3 * PAD, Hh = G + 2 * PAD;
+  uint8_t* img = malloc((size_t)W * Hh * 3);
+  float* a = malloc((size_t)G * G * n * sizeof(float));
+  float* val = malloc((size_t)G * G * sizeof(float));
+  char path[1200];
+  snprintf(path, sizeof path, "%s.csv", out);
+  FILE* csv = fopen(path, "w");
+  if (!img || !a || !val || !csv) return 1;
+  memset(img, 255, (size_t)W * Hh * 3);
+  fprintf(csv, "panel,a0,a1,G\n");
+  int pick[2] = {b0, b1};
+  for (int k = 0; k < 2; k++) {
+    int s = pick[k];
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < G; j++) {
+        float* r = a + ((size_t)i * G + j) * n;
+        memcpy(r, af[s], n * sizeof(float));
+        r[0] = -1.0f + 2.0f * j / (G - 1);   // first action x: image column
+        r[1] = -1.0f + 2.0f * i / (G - 1);   // first action y: image row (y down, as Push-T)
+      }
+    if (dt_il_objective_values(p, hist, z[s], G * G, a, val)) return 1;
+    float lo = val[0], hi = val[0];
+    for (int i = 0; i < G * G; i++) lo = val[i] < lo ? val[i] : lo, hi = val[i] > hi ? val[i] : hi;
+    int x0 = PAD + k * (G + PAD), y0 = PAD;
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < G; j++) {
+        float v = val[i * G + j];
+        cmap(hi > lo ? (v - lo) / (hi - lo) : 0.5, img + ((size_t)(y0 + i) * W + x0 + j) * 3);
+        if ((i % 4) == 0 && (j % 4) == 0)
+          fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, -1.0 + 2.0 * j / (G - 1), -1.0 + 2.0 * i / (G - 1), v);
+      }
+    uint8_t white[3] = {255, 255, 255}, red[3] = {230, 30, 30}, black[3] = {0, 0, 0};
+    int ix = (int)((ai[s][0] + 1) * 0.5f * (G - 1)), iy = (int)((ai[s][1] + 1) * 0.5f * (G - 1));
+    int fx = (int)((af[s][0] + 1) * 0.5f * (G - 1)), fy = (int)((af[s][1] + 1) * 0.5f * (G - 1));
+    mark(img, W, Hh, x0, y0, ix, iy, black, 5);
+    mark(img, W, Hh, x0, y0, ix, iy, white, 3);
+    mark(img, W, Hh, x0, y0, fx, fy, black, 5);
+    mark(img, W, Hh, x0, y0, fx, fy, red, 3);
+    printf("panel %d: z~ sample %d, a_init (%.3f, %.3f) -> refined (%.3f, %.3f), G in [%.4g, %.4g]\n", k, s,
+           ai[s][0], ai[s][1], af[s][0], af[s][1], lo, hi);
+  }
+  fclose(csv);
+  dtStatus st = dt_png_write(out, W, Hh, img);
+  free(img), free(a), free(val);
+  if (st) {
+    fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
+    return 1;
+  }
+  printf("wrote %s and %s.csv (Push-T state of numpy seed %u; normalised first action on the axes)\n", out, out, seed);
+  return 0;
+}
+
 int cmd_il_eval(int argc, char** argv) {
   if (argc < 2 || has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help")) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
+            "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S]  (CVAE DiffTOP)\n"
             "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
             "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n");
     return argc < 2 ? 2 : 0;
@@ -241,6 +349,12 @@ int cmd_il_eval(int argc, char** argv) {
   dtILPolicy* p = NULL;
   dtILEvalResult r;
   dtStatus st = dt_il_policy_load(argv[1], &p);
+  const char* png = opt_get(argc, argv, "--plot-objective");
+  if (!st && png) {
+    int rc = plot_objective(p, png, seed0);
+    dt_il_policy_free(p);
+    return rc;
+  }
   if (!st) st = dt_il_eval_pusht(p, episodes, seed0, max_steps, &r, NULL);
   if (st) {
     fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
@@ -255,4 +369,3 @@ int cmd_il_eval(int argc, char** argv) {
   return 0;
 }
 
-int bench_il(int argc, char** argv) { (void)argc, (void)argv; return 2; }
