@@ -407,6 +407,14 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
     }
   }
   if (st) goto fail;
+  // inference works in fixed buffers (no allocation per call)
+  if (p->n > 1024 || (p->base && p->base->n > 1024) || p->feat_dim + p->n > 2048 ||
+      p->feat_dim + (c->cvae ? c->posterior_dim : 0) > 2048) {
+    st = dt_error(DT_ERR_ARG, "IL policy: %d decisions per call and %d features exceed the limits "
+                  "(1024 decisions, 2048 inputs): lower act_steps, pred_steps, horizon or posterior_dim",
+                  p->n, p->feat_dim);
+    goto fail;
+  }
   dtTapeOpts to = dt_tape_default_opts();
   to.arena_bytes = (size_t)256 << 20;
   p->tape = dt_tape_new(&to);
