@@ -13,5 +13,6 @@
 #include "rl.h"
 #include "rltrain.h"
 #include "io.h"
+#include "il.h"
 
 #endif

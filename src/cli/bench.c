@@ -14,6 +14,7 @@ int cmd_bench(int argc, char** argv) {
   if (!strcmp(argv[1], "rl")) return bench_rl(argc - 1, argv + 1);
   if (!strcmp(argv[1], "nn")) return bench_nn(argc - 1, argv + 1);
   if (!strcmp(argv[1], "trajopt")) return bench_trajopt(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "il")) return bench_il(argc - 1, argv + 1);
   fprintf(stderr, "difftop bench: unknown suite '%s' (known: nn, trajopt, envs, rl, il)\n", argv[1]);
   return 2;
 }

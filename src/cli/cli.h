@@ -16,6 +16,10 @@ int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_plot(int argc, char** argv);
+int cmd_demos(int argc, char** argv);
+int cmd_il_train(int argc, char** argv);
+int cmd_il_eval(int argc, char** argv);
+int bench_il(int argc, char** argv);
 
 // The resolved config of a run directory (RUN_DIR/config.yaml).
 dtStatus cli_run_config(const char* run_dir, dtRLConfig* rl);

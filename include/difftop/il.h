@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+// Imitation learning: demonstration datasets (robomimic's HDF5 layout), min/max normalisers,
+// base policies (BC, diffusion), the residual baseline, DiffTOP-IL (a learned objective and
+// latent dynamics decoded by the differentiable trajectory optimizer, optionally as a CVAE)
+// and Push-T evaluation with the upstream metric.
+#ifndef DIFFTOP_IL_H
+#define DIFFTOP_IL_H
+
+#include "trajopt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//---------------------------------------------------------------------------------------------
+// normalisation (diffusion_policy's "limits" LinearNormalizer: min/max to [-1, 1] per dim)
+
+// Most dimensions a normaliser holds.
+#define DT_NORM_MAX_DIM 64
+
+// Per-dimension affine map x_n = scale * x + offset with scale = 2 / (max - min) and
+// offset = -1 - scale * min; a dimension whose range is below 1e-4 maps to 0 (scale 1,
+// offset -min), as upstream does with its range_eps.
+typedef struct dtNormalizer {
+  int dim;
+  float min[DT_NORM_MAX_DIM], max[DT_NORM_MAX_DIM];
+  float scale[DT_NORM_MAX_DIM], offset[DT_NORM_MAX_DIM];
+} dtNormalizer;
+
+// Fit to rows x [n, dim] (n >= 1).
+DTAPI dtStatus dt_norm_fit(dtNormalizer* nz, const float* x, int64_t n, int dim);
+
+// Set from known min/max.
+DTAPI dtStatus dt_norm_set(dtNormalizer* nz, int dim, const float* min, const float* max);
+
+// Normalise rows in place (x [n, dim]).
+DTAPI void dt_norm_apply(const dtNormalizer* nz, float* x, int64_t n);
+
+// Undo the normalisation of rows in place.
+DTAPI void dt_norm_unapply(const dtNormalizer* nz, float* x, int64_t n);
+
+//---------------------------------------------------------------------------------------------
+// demonstration datasets
+
+// Demonstrations held in memory: demos concatenated, obs of one key (or several keys
+// concatenated per row), actions, rewards and dones per step.
+typedef struct dtDemoSet {
+  int n_demos;
+  int obs_dim, act_dim;
+  int64_t total;            // steps over all demos
+  int64_t* start;           // [n_demos + 1] first step of each demo (start[n_demos] = total)
+  int* demo_index;          // [n_demos] k of data/demo_k
+  float* obs;               // [total, obs_dim]
+  float* actions;           // [total, act_dim]
+  float* rewards;           // [total]
+  uint8_t* dones;           // [total]
+  char obs_keys[256];       // comma-separated obs keys concatenated into obs
+  char env_args[1024];      // data attribute env_args (JSON)
+  dtNormalizer obs_norm;    // fitted on all obs
+  dtNormalizer act_norm;    // fitted on all actions
+} dtDemoSet;
+
+// Options of the Push-T demonstration generator.
+typedef struct dtPushtDemoOpts {
+  int episodes;             // successful demos to keep (default 200)
+  uint64_t seed;            // master seed (episode seeds and expert seeds derive from it)
+  int max_steps;            // per episode (default 300)
+  int max_attempts;         // episodes tried at most (default 3 * episodes)
+  int keep_failures;        // 1: keep unsuccessful episodes too (default 0)
+  int verbose;              // 1: one line per episode on stderr
+} dtPushtDemoOpts;
+
+// Default Push-T generator options.
+DTAPI dtPushtDemoOpts dt_pusht_demo_default_opts(void);
+
+// Roll out the Push-T expert (sampling MPC on the true simulator) from dt_pusht_reset seeds that
+// never overlap the evaluation seeds; obs key "state" (5-D), pixel actions. Deterministic for
+// a seed.
+DTAPI dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out);
+
+// Free a dataset's arrays (the struct may be reused).
+DTAPI void dt_demos_free(dtDemoSet* ds);
+
+// Write robomimic's layout: data/demo_k/{obs/<key>, actions, rewards, dones}, data attrs total
+// and env_args, each demo attr num_samples; plus stats/{obs,actions}/{min,max} (float32).
+// With several obs keys, obs is split back by the dims given in key_dims (NULL: one key).
+DTAPI dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* key_dims);
+
+// Read a robomimic-layout file. obs_keys: comma-separated keys under data/demo_k/obs
+// concatenated in that order (NULL or "": every 1-D or 2-D float key, by name). Validates
+// every demo: missing groups or keys, wrong ranks, row counts that disagree with actions or
+// num_samples, NaN/Inf; the message names the file, the demo and the key.
+DTAPI dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* out);
+
+// 1 when built with HDF5.
+DTAPI int dt_il_have_hdf5(void);
+
+//---------------------------------------------------------------------------------------------
+// policies
+
+// Policy kinds.
+typedef enum dtILKind {
+  DT_IL_BC = 0,          // MLP: obs history -> action chunk, MSE
+  DT_IL_DIFFUSION,       // DDPM-trained noise MLP, DDIM sampling of an action chunk
+  DT_IL_RESIDUAL,        // frozen base + MLP residual (MSE)
+  DT_IL_DIFFTOP          // frozen base as initialiser + differentiable trajectory optimizer
+} dtILKind;
+
+// Initialisation of DiffTOP's decision variables.
+typedef enum dtILInit { DT_IL_INIT_BASE = 0, DT_IL_INIT_ZERO, DT_IL_INIT_RANDOM } dtILInit;
+
+// Settings of an IL policy and its training (config keys in dt_il_config_set).
+typedef struct dtILConfig {
+  dtILKind kind;
+  char base[512];          // run directory of the base policy (residual, DiffTOP with base init)
+  dtILInit init;
+  int cvae;                // DiffTOP: CVAE posterior over a 64-d z~ (paper App. E)
+  int horizon;             // DiffTOP planning horizon H (in executed chunks)
+  int obs_steps;           // T_o frames of history (default 2)
+  int act_steps;           // actions executed per policy call (default 4)
+  int pred_steps;          // actions predicted by BC/diffusion (default 8, >= act_steps)
+  int hidden;              // hidden width (default 256)
+  int layers;              // hidden layers (default 2)
+  int latent_dim;          // DiffTOP z^s (default 50)
+  int posterior_dim;       // CVAE z~ (default 64)
+  float kl_weight;         // CVAE beta
+  float gamma;             // discount of eq. 7
+  int diffusion_steps;     // DDPM training steps (default 100)
+  int ddim_steps;          // DDIM inference steps (default 10)
+  int epochs, batch;
+  float lr;
+  dtSolver solver;
+  int iters;
+  float step;
+  dtBackward backward;
+  int backward_iters;
+  uint64_t seed;
+} dtILConfig;
+
+// Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
+DTAPI void dt_il_config_default(dtILConfig* c);
+
+// Set one key ("policy", "base", "init", "cvae", "horizon", ...) from text.
+DTAPI dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value);
+
+// Write every key as YAML (atomic).
+DTAPI dtStatus dt_il_config_write(const dtILConfig* c, const char* path);
+
+// Read a config.yaml written by dt_il_config_write.
+DTAPI dtStatus dt_il_config_read(dtILConfig* c, const char* path);
+
+// Name of a kind ("bc", "diffusion", "residual", "difftop").
+DTAPI const char* dt_il_kind_name(dtILKind k);
+
+// A trained or training policy.
+typedef struct dtILPolicy dtILPolicy;
+
+// Create a policy for a dataset's dims (the normalisers are copied from ds); loads the frozen
+// base from c->base when the kind needs one.
+DTAPI dtStatus dt_il_policy_new(const dtILConfig* c, const dtDemoSet* ds, dtILPolicy** out);
+
+// Free a policy (NULL allowed).
+DTAPI void dt_il_policy_free(dtILPolicy* p);
+
+// Load a policy from a run directory (config.yaml + model.safetensors).
+DTAPI dtStatus dt_il_policy_load(const char* run_dir, dtILPolicy** out);
+
+// Save config.yaml and model.safetensors (parameters and normalisers) into run_dir.
+DTAPI dtStatus dt_il_policy_save(const dtILPolicy* p, const char* run_dir);
+
+// The policy's config.
+DTAPI const dtILConfig* dt_il_policy_config(const dtILPolicy* p);
+
+// Training progress of one epoch.
+typedef struct dtILEpoch {
+  int epoch;
+  double loss;
+  double seconds;
+  double samples_per_s;
+} dtILEpoch;
+
+// Train on ds for c->epochs; calls cb (may be NULL) after every epoch.
+DTAPI dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds,
+                           void (*cb)(void* user, const dtILEpoch* e), void* user);
+
+// One training step on a batch of dataset rows idx[0..B); writes the loss.
+DTAPI dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B,
+                                double* loss);
+
+// Actions for an observation history obs [obs_steps, obs_dim] (oldest first, raw units):
+// writes act_steps actions [act_steps, act_dim] in raw units.
+DTAPI dtStatus dt_il_act(dtILPolicy* p, const float* obs_hist, float* actions);
+
+// Normalised base and refined first chunk at one obs history, for plots: writes a_init and
+// a_final [H * act_steps * act_dim]; z_tilde (posterior_dim floats, NULL: drawn from N(0, I))
+// selects a CVAE objective.
+DTAPI dtStatus dt_il_refine(dtILPolicy* p, const float* obs_hist, const float* z_tilde,
+                            float* a_init, float* a_final);
+
+// Objective G(a) of the DiffTOP policy at one obs history for a batch of normalised
+// decisions a [n, H * act_steps * act_dim] (z_tilde as in dt_il_refine); writes G [n].
+DTAPI dtStatus dt_il_objective_values(dtILPolicy* p, const float* obs_hist, const float* z_tilde,
+                                      int n, const float* a, float* G);
+
+// Push-T evaluation: the upstream metric.
+typedef struct dtILEvalResult {
+  int episodes;
+  double mean_score;       // mean over episodes of the episode-max reward
+  double success_rate;     // fraction with coverage > 0.95
+  double ms_per_call;      // policy inference per call (act_steps actions)
+  double ms_per_action;
+} dtILEvalResult;
+
+// Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each.
+DTAPI dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps,
+                                dtILEvalResult* res, double* scores);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+// difftop demos / il-train / il-eval: imitation learning from demonstrations.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "difftop/il.h"
+
+// value of --name in argv (NULL if absent); flags with no value are not handled here
+static const char* opt_get(int argc, char** argv, const char* name) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], name)) return argv[i + 1];
+  return NULL;
+}
+
+static int has_flag(int argc, char** argv, const char* name) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], name)) return 1;
+  return 0;
+}
+
+int cmd_demos(int argc, char** argv) {
+  if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
+    fprintf(argc < 2 ? stderr : stdout,
+            "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
+            "                     [--keep-failures] [--verbose] --out FILE.hdf5\n"
+            "       difftop demos --check FILE.hdf5 [--obs-keys k1,k2]   (validate and summarise)\n"
+            "Expert demonstrations in robomimic's HDF5 layout (data/demo_k/{obs/state, actions,\n"
+            "rewards, dones}), plus stats/{obs,actions}/{min,max} for the [-1, 1] normaliser.\n");
+    return argc < 2 ? 2 : 0;
+  }
+  const char* check = opt_get(argc, argv, "--check");
+  if (check) {
+    dtDemoSet ds;
+    if (dt_demos_read_hdf5(check, opt_get(argc, argv, "--obs-keys"), &ds)) {
+      fprintf(stderr, "difftop demos: %s\n", dt_last_error());
+      return 1;
+    }
+    printf("%s: %d demos, %lld steps, obs '%s' (%d dims), actions %d dims\n", check, ds.n_demos,
+           (long long)ds.total, ds.obs_keys, ds.obs_dim, ds.act_dim);
+    for (int j = 0; j < ds.obs_dim; j++)
+      printf("  obs[%d] in [%g, %g]\n", j, (double)ds.obs_norm.min[j], (double)ds.obs_norm.max[j]);
+    for (int j = 0; j < ds.act_dim; j++)
+      printf("  action[%d] in [%g, %g]\n", j, (double)ds.act_norm.min[j], (double)ds.act_norm.max[j]);
+    double succ = 0;
+    for (int d = 0; d < ds.n_demos; d++) {
+      double m = 0;
+      for (int64_t t = ds.start[d]; t < ds.start[d + 1]; t++) m = ds.rewards[t] > m ? ds.rewards[t] : m;
+      succ += m;
+    }
+    printf("  mean episode-max reward %.3f, mean length %.1f\n", succ / ds.n_demos,
+           (double)ds.total / ds.n_demos);
+    dt_demos_free(&ds);
+    return 0;
+  }
+  const char* task = opt_get(argc, argv, "--task");
+  const char* out = opt_get(argc, argv, "--out");
+  if (!task || !out) {
+    fprintf(stderr, "difftop demos: --task and --out are required\n");
+    return 2;
+  }
+  if (strcmp(task, "pusht")) {
+    fprintf(stderr, "difftop demos: no expert for task '%s' (known: pusht)\n", task);
+    return 2;
+  }
+  dtPushtDemoOpts o = dt_pusht_demo_default_opts();
+  const char* v;
+  if ((v = opt_get(argc, argv, "--episodes"))) o.episodes = atoi(v);
+  if ((v = opt_get(argc, argv, "--seed"))) o.seed = strtoull(v, NULL, 10);
+  if ((v = opt_get(argc, argv, "--max-steps"))) o.max_steps = atoi(v);
+  o.keep_failures = has_flag(argc, argv, "--keep-failures");
+  o.verbose = has_flag(argc, argv, "--verbose");
+  double t0 = dt_time_s();
+  dtDemoSet ds;
+  dtStatus st = dt_demos_generate_pusht(&o, &ds);
+  if (!st) st = dt_demos_write_hdf5(&ds, out, NULL);
+  if (st) {
+    fprintf(stderr, "difftop demos: %s\n", dt_last_error());
+    return 1;
+  }
+  printf("%s: %d demos, %lld steps (mean length %.1f), seed %llu, %.1f s\n", out, ds.n_demos,
+         (long long)ds.total, (double)ds.total / ds.n_demos, (unsigned long long)o.seed,
+         dt_time_s() - t0);
+  dt_demos_free(&ds);
+  return 0;
+}
+
+static void il_train_usage(FILE* f) {
+  fprintf(f,
+          "usage: difftop il-train --demos FILE.hdf5 --policy bc|diffusion|residual|difftop --out RUN_DIR\n"
+          "                        [--seed N] [--epochs N] [--base RUN_DIR] [--obs-keys k1,k2]\n"
+          "                        [--eval-episodes 50] [key=value ...]\n"
+          "keys: init=base|zero|random cvae=0|1 horizon obs_steps act_steps pred_steps hidden layers\n"
+          "      latent_dim posterior_dim kl_weight gamma diffusion_steps ddim_steps batch lr\n"
+          "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
+          "      backward_iters\n"
+          "Writes RUN_DIR/config.yaml, model.safetensors, train.csv and (with --eval-episodes > 0)\n"
+          "eval.json with the Push-T score (episode-max reward, seeds 100000..).\n");
+}
+
+static void epoch_cb(void* user, const dtILEpoch* e) {
+  dtCsv* csv = user;
+  double row[4] = {e->epoch, e->loss, e->seconds, e->samples_per_s};
+  if (csv) dt_csv_row(csv, row);
+  if (e->epoch % 10 == 0 || getenv("DT_IL_VERBOSE"))
+    fprintf(stderr, "epoch %d: loss %.6f (%.2f s, %.0f samples/s)\n", e->epoch, e->loss, e->seconds,
+            e->samples_per_s);
+}
+
+static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
+                      int max_steps) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/eval.json", dir);
+  FILE* f = fopen(path, "w");
+  if (!f) return 1;
+  const dtILConfig* c = dt_il_policy_config(p);
+  fprintf(f,
+          "{\"policy\": \"%s\", \"init\": %d, \"cvae\": %d, \"horizon\": %d, \"seed\": %llu, "
+          "\"episodes\": %d, \"seed0\": %u, \"max_steps\": %d, \"mean_score\": %.6f, "
+          "\"success_rate\": %.6f, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f}\n",
+          dt_il_kind_name(c->kind), (int)c->init, c->cvae, c->horizon, (unsigned long long)c->seed,
+          r->episodes, seed0, max_steps, r->mean_score, r->success_rate, r->ms_per_call,
+          r->ms_per_action);
+  fclose(f);
+  return 0;
+}
+
+int cmd_il_train(int argc, char** argv) {
+  const char *demos = NULL, *policy = NULL, *out = NULL, *seed = NULL, *epochs = NULL, *base = NULL;
+  const char *keys = NULL, *evn = NULL;
+  char* over[64];
+  int n_over = 0;
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    const char** slot = !strcmp(a, "--demos")           ? &demos
+                        : !strcmp(a, "--policy")        ? &policy
+                        : !strcmp(a, "--out")           ? &out
+                        : !strcmp(a, "--seed")          ? &seed
+                        : !strcmp(a, "--epochs")        ? &epochs
+                        : !strcmp(a, "--base")          ? &base
+                        : !strcmp(a, "--obs-keys")      ? &keys
+                        : !strcmp(a, "--eval-episodes") ? &evn
+                                                        : NULL;
+    if (slot) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "difftop il-train: %s needs a value\n", a);
+        return 2;
+      }
+      *slot = argv[++i];
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      il_train_usage(stdout);
+      return 0;
+    } else if (strchr(a, '=') && a[0] != '-' && n_over < 64) {
+      over[n_over++] = argv[i];
+    } else {
+      fprintf(stderr, "difftop il-train: unknown argument '%s'\n", a);
+      il_train_usage(stderr);
+      return 2;
+    }
+  }
+  if (!demos || !policy || !out) {
+    fprintf(stderr, "difftop il-train: --demos, --policy and --out are required\n");
+    il_train_usage(stderr);
+    return 2;
+  }
+  dtILConfig c;
+  dt_il_config_default(&c);
+  dtStatus st = dt_il_config_set(&c, "policy", policy);
+  if (!st && seed) st = dt_il_config_set(&c, "seed", seed);
+  if (!st && epochs) st = dt_il_config_set(&c, "epochs", epochs);
+  if (!st && base) st = dt_il_config_set(&c, "base", base);
+  for (int i = 0; !st && i < n_over; i++) {
+    char k[128];
+    const char* eq = strchr(over[i], '=');
+    snprintf(k, sizeof k, "%.*s", (int)(eq - over[i]), over[i]);
+    st = dt_il_config_set(&c, k, eq + 1);
+  }
+  dtDemoSet ds;
+  memset(&ds, 0, sizeof ds);
+  if (!st) st = dt_demos_read_hdf5(demos, keys, &ds);
+  dtILPolicy* p = NULL;
+  if (!st) st = dt_il_policy_new(&c, &ds, &p);
+  if (st) {
+    fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
+    dt_demos_free(&ds);
+    return 1;
+  }
+  mkdir(out, 0755);
+  char path[1200];
+  snprintf(path, sizeof path, "%s/train.csv", out);
+  const char* cols[4] = {"epoch", "loss", "seconds", "samples_per_s"};
+  dtCsv* csv = NULL;
+  if (dt_csv_open(path, cols, 4, DT_CSV_CREATE, &csv)) fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
+  fprintf(stderr, "difftop il-train: %s on %s (%d demos, %lld steps), seed %llu, %d epochs -> %s\n",
+          dt_il_kind_name(c.kind), demos, ds.n_demos, (long long)ds.total, (unsigned long long)c.seed,
+          c.epochs, out);
+  double t0 = dt_time_s();
+  st = dt_il_train(p, &ds, epoch_cb, csv);
+  double secs = dt_time_s() - t0;
+  dt_csv_close(csv);
+  if (!st) st = dt_il_policy_save(p, out);
+  if (st) {
+    fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
+    dt_il_policy_free(p);
+    dt_demos_free(&ds);
+    return 1;
+  }
+  printf("trained %s in %.1f s -> %s\n", dt_il_kind_name(c.kind), secs, out);
+  int ne = evn ? atoi(evn) : 50;
+  if (ne > 0) {
+    dtILEvalResult r;
+    st = dt_il_eval_pusht(p, ne, 100000, 300, &r, NULL);
+    if (st) {
+      fprintf(stderr, "difftop il-train: evaluation: %s\n", dt_last_error());
+    } else {
+      write_eval(out, p, &r, 100000, 300);
+      printf("Push-T: score %.4f, success %.3f over %d episodes (seeds 100000..), %.3f ms/action\n",
+             r.mean_score, r.success_rate, r.episodes, r.ms_per_action);
+    }
+  }
+  dt_il_policy_free(p);
+  dt_demos_free(&ds);
+  return st ? 1 : 0;
+}
+
+
+// a simple perceptual colour map (dark blue -> teal -> yellow) for t in [0, 1]
+static void cmap(double t, uint8_t* rgb) {
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  double r = 0.27 + t * (0.99 - 0.27) * t, g = 0.00 + 0.91 * t, b = 0.33 + 0.5 * sin(3.1416 * t) - 0.2 * t;
+  rgb[0] = (uint8_t)(255 * (r < 0 ? 0 : r > 1 ? 1 : r));
+  rgb[1] = (uint8_t)(255 * (g < 0 ? 0 : g > 1 ? 1 : g));
+  rgb[2] = (uint8_t)(255 * (b < 0 ? 0 : b > 1 ? 1 : b));
+}
+
+static void mark(uint8_t* img, int W, int H, int x0, int y0, int x, int y, const uint8_t* c, int rad) {
+  for (int dy = -rad; dy <= rad; dy++)
+    for (int dx = -rad; dx <= rad; dx++) {
+      int u = x0 + x + dx, v = y0 + y + dy;
+      if (dx * dx + dy * dy > rad * rad || u < 0 || v < 0 || u >= W || v >= H) continue;
+      memcpy(img + ((size_t)v * W + u) * 3, c, 3);
+    }
+}
+
+// Paper Fig. 5: the learned objective over the first action for two prior latents of a CVAE
+// DiffTOP policy (the other actions of the chunk held at each latent's refined values), with
+// the initial action (white) and the refined action (red). Writes FILE.png and FILE.csv.
+static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed) {
+  const dtILConfig* c = dt_il_policy_config(p);
+  if (c->kind != DT_IL_DIFFTOP || !c->cvae) {
+    fprintf(stderr, "difftop il-eval: --plot-objective needs a DiffTOP policy with cvae=1\n");
+    return 1;
+  }
+  dtPusht* sim = NULL;
+  if (dt_pusht_new(&sim) || dt_pusht_reset_numpy(sim, seed)) return 1;
+  double o[5];
+  dt_pusht_observe(sim, o);
+  dt_pusht_free(sim);
+  float hist[8 * 5];
+  for (int k = 0; k < c->obs_steps; k++)
+    for (int j = 0; j < 5; j++) hist[k * 5 + j] = (float)o[j];
+  int n = c->horizon * c->act_steps * 2, P = c->posterior_dim;
+  // the pair of prior samples (out of 16) whose refined first actions lie farthest apart
+  enum { NS = 16 };
+  float z[NS][256], ai[NS][256], af[NS][256];
+  dtRng rng;
+  dt_rng_seed(&rng, seed);
+  for (int s = 0; s < NS; s++) {
+    dt_rng_fill_normal(&rng, z[s], (size_t)P, 0.0f, 1.0f);
+    if (dt_il_refine(p, hist, z[s], ai[s], af[s])) return 1;
+  }
+  int b0 = 0, b1 = 1;
+  double best = -1;
+  for (int s = 0; s < NS; s++)
+    for (int t = s + 1; t < NS; t++) {
+      double d = hypot(af[s][0] - af[t][0], af[s][1] - af[t][1]);
+      if (d > best) best = d, b0 = s, b1 = t;
+    }
+  enum { G = 160, PAD = 8 };
+  int W = 2 * G + 3 * PAD, Hh = G + 2 * PAD;
+  uint8_t* img = malloc((size_t)W * Hh * 3);
+  float* a = malloc((size_t)G * G * n * sizeof(float));
+  float* val = malloc((size_t)G * G * sizeof(float));
+  char path[1200];
+  snprintf(path, sizeof path, "%s.csv", out);
+  FILE* csv = fopen(path, "w");
+  if (!img || !a || !val || !csv) return 1;
+  memset(img, 255, (size_t)W * Hh * 3);
+  fprintf(csv, "panel,a0,a1,G\n");
+  int pick[2] = {b0, b1};
+  for (int k = 0; k < 2; k++) {
+    int s = pick[k];
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < G; j++) {
+        float* r = a + ((size_t)i * G + j) * n;
+        memcpy(r, af[s], n * sizeof(float));
+        r[0] = -1.0f + 2.0f * j / (G - 1);   // first action x: image column
+        r[1] = -1.0f + 2.0f * i / (G - 1);   // first action y: image row (y down, as Push-T)
+      }
+    if (dt_il_objective_values(p, hist, z[s], G * G, a, val)) return 1;
+    float lo = val[0], hi = val[0];
+    for (int i = 0; i < G * G; i++) lo = val[i] < lo ? val[i] : lo, hi = val[i] > hi ? val[i] : hi;
+    int x0 = PAD + k * (G + PAD), y0 = PAD;
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < G; j++) {
+        float v = val[i * G + j];
+        cmap(hi > lo ? (v - lo) / (hi - lo) : 0.5, img + ((size_t)(y0 + i) * W + x0 + j) * 3);
+        if ((i % 4) == 0 && (j % 4) == 0)
+          fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, -1.0 + 2.0 * j / (G - 1), -1.0 + 2.0 * i / (G - 1), v);
+      }
+    uint8_t white[3] = {255, 255, 255}, red[3] = {230, 30, 30}, black[3] = {0, 0, 0};
+    int ix = (int)((ai[s][0] + 1) * 0.5f * (G - 1)), iy = (int)((ai[s][1] + 1) * 0.5f * (G - 1));
+    int fx = (int)((af[s][0] + 1) * 0.5f * (G - 1)), fy = (int)((af[s][1] + 1) * 0.5f * (G - 1));
+    mark(img, W, Hh, x0, y0, ix, iy, black, 5);
+    mark(img, W, Hh, x0, y0, ix, iy, white, 3);
+    mark(img, W, Hh, x0, y0, fx, fy, black, 5);
+    mark(img, W, Hh, x0, y0, fx, fy, red, 3);
+    printf("panel %d: z~ sample %d, a_init (%.3f, %.3f) -> refined (%.3f, %.3f), G in [%.4g, %.4g]\n", k, s,
+           ai[s][0], ai[s][1], af[s][0], af[s][1], lo, hi);
+  }
+  fclose(csv);
+  dtStatus st = dt_png_write(out, W, Hh, img);
+  free(img), free(a), free(val);
+  if (st) {
+    fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
+    return 1;
+  }
+  printf("wrote %s and %s.csv (Push-T state of numpy seed %u; normalised first action on the axes)\n", out, out, seed);
+  return 0;
+}
+
+int cmd_il_eval(int argc, char** argv) {
+  if (argc < 2 || has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help")) {
+    fprintf(argc < 2 ? stderr : stdout,
+            "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
+            "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S]  (CVAE DiffTOP)\n"
+            "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
+            "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n");
+    return argc < 2 ? 2 : 0;
+  }
+  const char* v;
+  int episodes = (v = opt_get(argc, argv, "--episodes")) ? atoi(v) : 50;
+  uint32_t seed0 = (v = opt_get(argc, argv, "--seed")) ? (uint32_t)strtoul(v, NULL, 10) : 100000;
+  int max_steps = (v = opt_get(argc, argv, "--max-steps")) ? atoi(v) : 300;
+  dtILPolicy* p = NULL;
+  dtILEvalResult r;
+  dtStatus st = dt_il_policy_load(argv[1], &p);
+  const char* png = opt_get(argc, argv, "--plot-objective");
+  if (!st && png) {
+    int rc = plot_objective(p, png, seed0);
+    dt_il_policy_free(p);
+    return rc;
+  }
+  if (!st) st = dt_il_eval_pusht(p, episodes, seed0, max_steps, &r, NULL);
+  if (st) {
+    fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
+    dt_il_policy_free(p);
+    return 1;
+  }
+  write_eval(argv[1], p, &r, seed0, max_steps);
+  printf("%s: %s, score %.4f, success %.3f over %d episodes (seeds %u..), %.3f ms/action\n", argv[1],
+         dt_il_kind_name(dt_il_policy_config(p)->kind), r.mean_score, r.success_rate, r.episodes,
+         seed0, r.ms_per_action);
+  dt_il_policy_free(p);
+  return 0;
+}
+

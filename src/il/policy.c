@@ -1,0 +1,1015 @@
+// SPDX-License-Identifier: MIT
+// Imitation-learning policies: BC, diffusion (DDPM training, DDIM sampling), the residual
+// baseline and DiffTOP-IL (objective f(z, a) and latent dynamics d decoded by the
+// differentiable trajectory optimizer; optionally a CVAE posterior over z~).
+//
+// Conventions. A policy sees T_o frames of history (oldest first). Each frame becomes a feature
+// vector: the min/max-normalised observation, except for Push-T's 5-D state whose angle becomes
+// (sin, cos) next to the 4 normalised positions. Actions are normalised to [-1, 1] per dim.
+// BC and diffusion predict P = pred_steps actions; every policy executes E = act_steps of them
+// per call. DiffTOP decides H chunks of E actions (n = H E A numbers); chunk l is the action of
+// planning step l in eq. 7, and z_{l+1} = d(z_l, a_l).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "difftop/il.h"
+#include "difftop/io.h"
+#include "difftop/pusht.h"
+
+#define TEMB 32  // diffusion timestep embedding size
+#define MAX_DDPM 1000
+
+struct dtILPolicy {
+  dtILConfig c;
+  int obs_dim, act_dim;
+  int pusht_feat;         // 1: Push-T angle as (sin, cos)
+  int frame_dim, feat_dim;
+  int n;                  // numbers the policy decides per call (see header comment)
+  int out_len;            // actions in the policy's raw prediction (P, or H E for DiffTOP)
+  dtNormalizer obs_norm, act_norm;
+  dtParams ps;
+  dtMLP net;              // BC / diffusion noise net / residual net
+  dtMLP enc, f, d, q;     // DiffTOP (q: CVAE posterior)
+  int zdim;               // latent seen by f and d (latent_dim + posterior_dim with a CVAE)
+  dtILPolicy* base;
+  dtAdam* adam;
+  dtTape* tape;
+  dtTrajopt* solver;
+  int solver_cap;
+  dtObjective obj;
+  dtRng rng;
+  float ab[MAX_DDPM];     // alpha-bar of the DDPM schedule
+  // scratch for training and inference (sized for max(batch, 1))
+  int cap;
+  float *xb, *yb, *ainit, *afinal, *dLda, *dLdx, *tmp, *tmp2;
+  // base predictions cached for the training set [total, base out_len * A]
+  float* base_cache;
+  const dtDemoSet* cache_ds;
+};
+
+//---------------------------------------------------------------------------------------------
+// config
+
+static const char* kind_names[] = {"bc", "diffusion", "residual", "difftop"};
+static const char* init_names[] = {"base", "zero", "random"};
+
+const char* dt_il_kind_name(dtILKind k) { return (int)k >= 0 && (int)k < 4 ? kind_names[k] : "?"; }
+
+void dt_il_config_default(dtILConfig* c) {
+  memset(c, 0, sizeof *c);
+  c->kind = DT_IL_BC;
+  c->init = DT_IL_INIT_BASE;
+  c->horizon = 1;
+  c->obs_steps = 2;
+  c->act_steps = 4;
+  c->pred_steps = 8;
+  c->hidden = 256;
+  c->layers = 2;
+  c->latent_dim = 50;
+  c->posterior_dim = 64;
+  c->kl_weight = 0.003f;
+  c->gamma = 0.99f;
+  c->diffusion_steps = 100;
+  c->ddim_steps = 10;
+  c->epochs = 50;
+  c->batch = 256;
+  c->lr = 1e-3f;
+  c->solver = DT_SOLVER_PGA;
+  c->iters = 10;
+  c->step = 0.1f;
+  c->backward = DT_BACKWARD_UNROLL;
+  c->backward_iters = 5;
+  c->seed = 1;
+}
+
+static int parse_enum(const char* v, const char* const* names, int n) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(v, names[i])) return i;
+  return -1;
+}
+
+dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
+  if (!c || !key || !value) return dt_error(DT_ERR_ARG, "dt_il_config_set: NULL argument");
+  char* end = NULL;
+  double num = strtod(value, &end);
+  int is_num = end && end != value && !*end && isfinite(num);
+  struct { const char* k; int* p; int lo, hi; } ints[] = {
+      {"cvae", &c->cvae, 0, 1},           {"horizon", &c->horizon, 1, 16},
+      {"obs_steps", &c->obs_steps, 1, 8}, {"act_steps", &c->act_steps, 1, 32},
+      {"pred_steps", &c->pred_steps, 1, 32}, {"hidden", &c->hidden, 1, 4096},
+      {"layers", &c->layers, 1, 6},       {"latent_dim", &c->latent_dim, 1, 1024},
+      {"posterior_dim", &c->posterior_dim, 1, 1024},
+      {"diffusion_steps", &c->diffusion_steps, 2, MAX_DDPM},
+      {"ddim_steps", &c->ddim_steps, 1, MAX_DDPM}, {"epochs", &c->epochs, 0, 1000000},
+      {"batch", &c->batch, 1, 65536},     {"iters", &c->iters, 1, 10000},
+      {"backward_iters", &c->backward_iters, 1, 10000}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    if (strcmp(key, ints[i].k)) continue;
+    if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
+      return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be an integer in [%d, %d]", key, value,
+                      ints[i].lo, ints[i].hi);
+    *ints[i].p = (int)num;
+    return DT_OK;
+  }
+  struct { const char* k; float* p; } flts[] = {
+      {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step}};
+  for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
+    if (strcmp(key, flts[i].k)) continue;
+    if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be a number >= 0", key, value);
+    *flts[i].p = (float)num;
+    return DT_OK;
+  }
+  if (!strcmp(key, "seed")) {
+    if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: seed = '%s' must be >= 0", value);
+    c->seed = strtoull(value, NULL, 10);
+    return DT_OK;
+  }
+  if (!strcmp(key, "policy")) {
+    int k = parse_enum(value, kind_names, 4);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: policy '%s' (known: bc, diffusion, residual, difftop)", value);
+    c->kind = (dtILKind)k;
+    return DT_OK;
+  }
+  if (!strcmp(key, "init")) {
+    int k = parse_enum(value, init_names, 3);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: init '%s' (known: base, zero, random)", value);
+    c->init = (dtILInit)k;
+    return DT_OK;
+  }
+  if (!strcmp(key, "solver")) {
+    int k = dt_solver_parse(value);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: solver '%s' (known: lm, pga, pga-armijo, newton)", value);
+    c->solver = (dtSolver)k;
+    return DT_OK;
+  }
+  if (!strcmp(key, "backward")) {
+    int k = dt_backward_parse(value);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: backward '%s' (known: none, unroll, truncated, implicit)", value);
+    c->backward = (dtBackward)k;
+    return DT_OK;
+  }
+  if (!strcmp(key, "base")) {
+    if (strlen(value) >= sizeof c->base) return dt_error(DT_ERR_ARG, "IL config: base path too long");
+    snprintf(c->base, sizeof c->base, "%s", value);
+    return DT_OK;
+  }
+  return dt_error(DT_ERR_NOT_FOUND, "IL config: unknown key '%s'", key);
+}
+
+static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
+  char buf[64];
+  dtStatus st = dt_config_set(cfg, "policy", dt_il_kind_name(c->kind), NULL);
+  if (!st) st = dt_config_set(cfg, "base", c->base[0] ? c->base : "\"\"", NULL);
+  if (!st) st = dt_config_set(cfg, "init", init_names[c->init], NULL);
+  struct { const char* k; int v; } ints[] = {
+      {"cvae", c->cvae}, {"horizon", c->horizon}, {"obs_steps", c->obs_steps},
+      {"act_steps", c->act_steps}, {"pred_steps", c->pred_steps}, {"hidden", c->hidden},
+      {"layers", c->layers}, {"latent_dim", c->latent_dim}, {"posterior_dim", c->posterior_dim},
+      {"diffusion_steps", c->diffusion_steps}, {"ddim_steps", c->ddim_steps},
+      {"epochs", c->epochs}, {"batch", c->batch}, {"iters", c->iters},
+      {"backward_iters", c->backward_iters}};
+  for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
+    snprintf(buf, sizeof buf, "%d", ints[i].v);
+    st = dt_config_set(cfg, ints[i].k, buf, NULL);
+  }
+  struct { const char* k; float v; } flts[] = {
+      {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step}};
+  for (size_t i = 0; !st && i < sizeof flts / sizeof flts[0]; i++) {
+    snprintf(buf, sizeof buf, "%.9g", (double)flts[i].v);
+    st = dt_config_set(cfg, flts[i].k, buf, NULL);
+  }
+  if (!st) st = dt_config_set(cfg, "solver", dt_solver_name(c->solver), NULL);
+  if (!st) st = dt_config_set(cfg, "backward", dt_backward_name(c->backward), NULL);
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->seed);
+  if (!st) st = dt_config_set(cfg, "seed", buf, NULL);
+  return st;
+}
+
+dtStatus dt_il_config_write(const dtILConfig* c, const char* path) {
+  dtConfig* cfg = NULL;
+  dtStatus st = dt_config_new(&cfg);
+  if (!st) st = config_to(c, cfg);
+  if (!st) st = dt_config_write(cfg, path);
+  dt_config_free(cfg);
+  return st;
+}
+
+// apply a loaded YAML config; extra keys (dims of a saved policy) go to extra[] when given
+static dtStatus config_from(dtILConfig* c, const dtConfig* cfg, int* obs_dim, int* act_dim,
+                            int* pusht_feat) {
+  dt_il_config_default(c);
+  for (int i = 0; i < dt_config_count(cfg); i++) {
+    const char *k, *v, *src;
+    dt_config_at(cfg, i, &k, &v, &src);
+    if (obs_dim && !strcmp(k, "obs_dim")) { *obs_dim = atoi(v); continue; }
+    if (act_dim && !strcmp(k, "act_dim")) { *act_dim = atoi(v); continue; }
+    if (pusht_feat && !strcmp(k, "pusht_features")) { *pusht_feat = atoi(v); continue; }
+    if (!strcmp(k, "base") && (!strcmp(v, "\"\"") || !*v)) { c->base[0] = 0; continue; }
+    if (dt_il_config_set(c, k, v))
+      return dt_error(dt_last_status(), "%s (from %s)", dt_last_error(), src ? src : "?");
+  }
+  return DT_OK;
+}
+
+dtStatus dt_il_config_read(dtILConfig* c, const char* path) {
+  dtConfig* cfg = NULL;
+  dtStatus st = dt_config_new(&cfg);
+  if (!st) st = dt_config_load_file(cfg, path);
+  int a, b, e;
+  if (!st) st = config_from(c, cfg, &a, &b, &e);
+  dt_config_free(cfg);
+  return st;
+}
+
+//---------------------------------------------------------------------------------------------
+// features and targets
+
+// per-frame features of one raw observation
+static void frame_feat(const dtILPolicy* p, const float* obs, float* out) {
+  if (p->pusht_feat) {
+    for (int j = 0; j < 4; j++) out[j] = obs[j] * p->obs_norm.scale[j] + p->obs_norm.offset[j];
+    out[4] = sinf(obs[4]);
+    out[5] = cosf(obs[4]);
+  } else {
+    for (int j = 0; j < p->obs_dim; j++) out[j] = obs[j] * p->obs_norm.scale[j] + p->obs_norm.offset[j];
+  }
+}
+
+// features of dataset row i: frames i - T_o + 1 .. i, clamped to the demo's first step
+static void row_feat(const dtILPolicy* p, const dtDemoSet* ds, int64_t i, int64_t s0, float* out) {
+  int To = p->c.obs_steps;
+  for (int k = 0; k < To; k++) {
+    int64_t r = i - (To - 1) + k;
+    if (r < s0) r = s0;
+    frame_feat(p, ds->obs + r * ds->obs_dim, out + k * p->frame_dim);
+  }
+}
+
+// normalised actions i .. i + L - 1, clamped to the demo's last step
+static void row_target(const dtILPolicy* p, const dtDemoSet* ds, int64_t i, int64_t s1, int L,
+                       float* out) {
+  int A = p->act_dim;
+  for (int k = 0; k < L; k++) {
+    int64_t r = i + k;
+    if (r >= s1) r = s1 - 1;
+    for (int j = 0; j < A; j++)
+      out[k * A + j] = ds->actions[r * A + j] * p->act_norm.scale[j] + p->act_norm.offset[j];
+  }
+}
+
+// the demo holding row i (binary search)
+static int row_demo(const dtDemoSet* ds, int64_t i) {
+  int lo = 0, hi = ds->n_demos - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (ds->start[mid] <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+//---------------------------------------------------------------------------------------------
+// creation
+
+static dtStatus objective_check(dtILPolicy* p);
+static dtTensor* difftop_prepare(void* ctx, dtTape* t, dtTensor* x);
+static dtTensor* difftop_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* c);
+
+static int kind_needs_base(const dtILConfig* c) {
+  return c->kind == DT_IL_RESIDUAL || (c->kind == DT_IL_DIFFTOP && c->init == DT_IL_INIT_BASE);
+}
+
+static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
+  if (p->cap >= cap) return DT_OK;
+  float** bufs[] = {&p->xb, &p->yb, &p->ainit, &p->afinal, &p->dLda, &p->dLdx, &p->tmp, &p->tmp2};
+  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0);
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+    free(*bufs[i]);
+    *bufs[i] = calloc((size_t)cap * w + 64, sizeof(float));
+    if (!*bufs[i]) return dt_error(DT_ERR_NOMEM, "IL policy: out of memory for scratch");
+  }
+  p->cap = cap;
+  return DT_OK;
+}
+
+static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int pusht_feat,
+                              const dtNormalizer* on, const dtNormalizer* an, dtILPolicy** out) {
+  *out = NULL;
+  if (c->act_steps > c->pred_steps && c->kind != DT_IL_DIFFTOP)
+    return dt_error(DT_ERR_ARG, "IL config: act_steps %d > pred_steps %d", c->act_steps, c->pred_steps);
+  if (on->dim != obs_dim || an->dim != act_dim)
+    return dt_error(DT_ERR_ARG, "IL policy: normaliser dims %d/%d, data dims %d/%d", on->dim, an->dim,
+                    obs_dim, act_dim);
+  dtILPolicy* p = calloc(1, sizeof *p);
+  if (!p) return dt_error(DT_ERR_NOMEM, "IL policy: out of memory");
+  p->c = *c;
+  p->obs_dim = obs_dim;
+  p->act_dim = act_dim;
+  p->pusht_feat = pusht_feat;
+  p->frame_dim = pusht_feat ? 6 : obs_dim;
+  p->feat_dim = p->frame_dim * c->obs_steps;
+  p->obs_norm = *on;
+  p->act_norm = *an;
+  dt_params_init(&p->ps);
+  dt_rng_seed(&p->rng, c->seed);
+  dtStatus st = DT_OK;
+  int A = act_dim, Hd = c->hidden, L = c->layers;
+  if (kind_needs_base(c)) {
+    if (!c->base[0]) {
+      st = dt_error(DT_ERR_ARG, "IL policy %s with init %s needs a base policy (base=RUN_DIR)",
+                    dt_il_kind_name(c->kind), init_names[c->init]);
+      goto fail;
+    }
+    if ((st = dt_il_policy_load(c->base, &p->base))) goto fail;
+    if (p->base->obs_dim != obs_dim || p->base->act_dim != act_dim) {
+      st = dt_error(DT_ERR_ARG, "IL policy: base %s has obs/action dims %d/%d, data %d/%d", c->base,
+                    p->base->obs_dim, p->base->act_dim, obs_dim, act_dim);
+      goto fail;
+    }
+    if (p->base->c.kind != DT_IL_BC && p->base->c.kind != DT_IL_DIFFUSION) {
+      st = dt_error(DT_ERR_ARG, "IL policy: base %s is a %s policy (need bc or diffusion)", c->base,
+                    dt_il_kind_name(p->base->c.kind));
+      goto fail;
+    }
+  }
+  switch (c->kind) {
+    case DT_IL_BC: {
+      p->n = c->pred_steps * A;
+      p->out_len = c->pred_steps;
+      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim, Hd, L, p->n);
+      for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
+      s.init = DT_INIT_TORCH_DEFAULT;
+      st = dt_mlp_create(&p->net, &s, &p->ps, "bc", &p->rng);
+      break;
+    }
+    case DT_IL_DIFFUSION: {
+      p->n = c->pred_steps * A;
+      p->out_len = c->pred_steps;
+      dtMLPSpec s = dt_mlp_spec_elu(p->n + TEMB + p->feat_dim, Hd, L + 1, p->n);
+      for (int i = 0; i <= L; i++) s.act[i] = DT_ACT_RELU;
+      s.init = DT_INIT_TORCH_DEFAULT;
+      st = dt_mlp_create(&p->net, &s, &p->ps, "noise", &p->rng);
+      // squaredcos_cap_v2 (diffusers / diffusion_policy)
+      int T = c->diffusion_steps;
+      double prod = 1.0;
+      for (int t = 0; t < T; t++) {
+        double a0 = cos(((double)t / T + 0.008) / 1.008 * M_PI / 2), a1 = cos(((double)(t + 1) / T + 0.008) / 1.008 * M_PI / 2);
+        double beta = fmin(1.0 - (a1 * a1) / (a0 * a0), 0.999);
+        prod *= 1.0 - beta;
+        p->ab[t] = (float)prod;
+      }
+      break;
+    }
+    case DT_IL_RESIDUAL: {
+      p->n = c->act_steps * A;
+      p->out_len = c->act_steps;
+      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->n, Hd, L, p->n);
+      for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
+      s.init = DT_INIT_TORCH_DEFAULT;
+      s.zero_last = 1;
+      st = dt_mlp_create(&p->net, &s, &p->ps, "residual", &p->rng);
+      break;
+    }
+    case DT_IL_DIFFTOP: {
+      int EA = c->act_steps * A;
+      p->n = c->horizon * EA;
+      p->out_len = c->horizon * c->act_steps;
+      p->zdim = c->latent_dim + (c->cvae ? c->posterior_dim : 0);
+      dtMLPSpec se = dt_mlp_spec_elu(p->feat_dim, Hd, L, c->latent_dim);
+      dtMLPSpec sf = dt_mlp_spec_elu(p->zdim + EA, Hd, L, 1);
+      dtMLPSpec sd = dt_mlp_spec_elu(p->zdim + EA, Hd, L, p->zdim);
+      se.init = sf.init = sd.init = DT_INIT_TORCH_DEFAULT;
+      sf.zero_last = 1;  // G is flat at the start: the solver returns the initialisation
+      st = dt_mlp_create(&p->enc, &se, &p->ps, "encoder", &p->rng);
+      if (!st) st = dt_mlp_create(&p->f, &sf, &p->ps, "objective", &p->rng);
+      if (!st) st = dt_mlp_create(&p->d, &sd, &p->ps, "dynamics", &p->rng);
+      if (!st && c->cvae) {
+        // fuser h^l([z^s, a*]) -> (mu, log sigma^2); the action encoder is the identity
+        dtMLPSpec sq = dt_mlp_spec_elu(c->latent_dim + p->n, Hd, L + 1, 2 * c->posterior_dim);
+        sq.dims[L + 1] = 128 > 2 * c->posterior_dim ? 128 : 2 * c->posterior_dim;
+        sq.dims[L + 2] = 2 * c->posterior_dim;
+        sq.init = DT_INIT_TORCH_DEFAULT;
+        st = dt_mlp_create(&p->q, &sq, &p->ps, "posterior", &p->rng);
+      }
+      if (!st) {
+        p->obj.n = p->n;
+        p->obj.nx = p->feat_dim + (c->cvae ? c->posterior_dim : 0);
+        p->obj.ctx = p;
+        p->obj.prepare = difftop_prepare;
+        p->obj.value = difftop_value;
+        p->obj.params = &p->ps;
+        st = objective_check(p);
+      }
+      break;
+    }
+  }
+  if (st) goto fail;
+  // inference works in fixed buffers (no allocation per call)
+  if (p->n > 1024 || (p->base && p->base->n > 1024) || p->feat_dim + p->n > 2048 ||
+      p->feat_dim + (c->cvae ? c->posterior_dim : 0) > 2048) {
+    st = dt_error(DT_ERR_ARG, "IL policy: %d decisions per call and %d features exceed the limits "
+                  "(1024 decisions, 2048 inputs): lower act_steps, pred_steps, horizon or posterior_dim",
+                  p->n, p->feat_dim);
+    goto fail;
+  }
+  dtTapeOpts to = dt_tape_default_opts();
+  to.arena_bytes = (size_t)256 << 20;
+  p->tape = dt_tape_new(&to);
+  if (!p->tape) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
+  if ((st = alloc_scratch(p, c->batch > 1 ? c->batch : 1))) goto fail;
+  if (c->kind == DT_IL_DIFFTOP) {
+    dtTrajoptOpts o = dt_trajopt_default_opts();
+    o.solver = c->solver;
+    o.max_iters = c->iters;
+    o.step_size = c->step;
+    o.backward = c->backward;
+    o.backward_iters = c->backward_iters < c->iters ? c->backward_iters : c->iters;
+    o.project = 1;
+    o.abs_tol = 0;
+    o.rel_tol = 0;
+    o.grad_tol = 0;  // a fixed number of iterations: the same computation at train and test time
+    if (c->solver == DT_SOLVER_LM) o.damping = 0.01f;
+    p->solver_cap = p->cap;
+    if ((st = dt_trajopt_new(&p->obj, p->cap, &o, 0, &p->solver))) goto fail;
+  }
+  dtAdamOpts ao = dt_adam_default_opts();
+  ao.lr = c->lr;
+  p->adam = dt_adam_new(&p->ps, &ao);
+  if (!p->adam) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
+  *out = p;
+  return DT_OK;
+fail:
+  dt_il_policy_free(p);
+  return st;
+}
+
+static int is_pusht_state(const dtDemoSet* ds) {
+  return ds->obs_dim == 5 && ds->act_dim == 2 && !strcmp(ds->obs_keys, "state");
+}
+
+dtStatus dt_il_policy_new(const dtILConfig* c, const dtDemoSet* ds, dtILPolicy** out) {
+  if (!c || !ds || !out) return dt_error(DT_ERR_ARG, "dt_il_policy_new: NULL argument");
+  return policy_create(c, ds->obs_dim, ds->act_dim, is_pusht_state(ds), &ds->obs_norm, &ds->act_norm, out);
+}
+
+void dt_il_policy_free(dtILPolicy* p) {
+  if (!p) return;
+  dt_il_policy_free(p->base);
+  dt_adam_free(p->adam);
+  dt_trajopt_free(p->solver);
+  dt_tape_free(p->tape);
+  dt_params_free(&p->ps);
+  free(p->xb), free(p->yb), free(p->ainit), free(p->afinal), free(p->dLda), free(p->dLdx);
+  free(p->tmp), free(p->tmp2), free(p->base_cache);
+  free(p);
+}
+
+const dtILConfig* dt_il_policy_config(const dtILPolicy* p) { return &p->c; }
+
+//---------------------------------------------------------------------------------------------
+// save / load
+
+dtStatus dt_il_policy_save(const dtILPolicy* p, const char* dir) {
+  if (!p || !dir) return dt_error(DT_ERR_ARG, "dt_il_policy_save: NULL argument");
+  mkdir(dir, 0755);
+  char path[1200], buf[32];
+  dtConfig* cfg = NULL;
+  dtStatus st = dt_config_new(&cfg);
+  if (!st) st = config_to(&p->c, cfg);
+  snprintf(buf, sizeof buf, "%d", p->obs_dim);
+  if (!st) st = dt_config_set(cfg, "obs_dim", buf, NULL);
+  snprintf(buf, sizeof buf, "%d", p->act_dim);
+  if (!st) st = dt_config_set(cfg, "act_dim", buf, NULL);
+  snprintf(buf, sizeof buf, "%d", p->pusht_feat);
+  if (!st) st = dt_config_set(cfg, "pusht_features", buf, NULL);
+  snprintf(path, sizeof path, "%s/config.yaml", dir);
+  if (!st) st = dt_config_write(cfg, path);
+  dt_config_free(cfg);
+  if (st) return st;
+  // parameters plus the normalisers' min/max
+  int np = p->ps.count;
+  dtStEntry* e = calloc((size_t)np + 4, sizeof *e);
+  if (!e) return dt_error(DT_ERR_NOMEM, "dt_il_policy_save: out of memory");
+  for (int i = 0; i < np; i++) {
+    dtTensor* t = p->ps.items[i];
+    e[i].name = t->name;
+    e[i].ndim = t->ndim;
+    e[i].shape = t->shape;
+    e[i].data = t->val;
+  }
+  int od[1] = {p->obs_dim}, ad[1] = {p->act_dim};
+  const char* nn[4] = {"normalizer.obs.min", "normalizer.obs.max", "normalizer.action.min", "normalizer.action.max"};
+  const float* nd[4] = {p->obs_norm.min, p->obs_norm.max, p->act_norm.min, p->act_norm.max};
+  for (int k = 0; k < 4; k++) {
+    e[np + k].name = nn[k];
+    e[np + k].ndim = 1;
+    e[np + k].shape = k < 2 ? od : ad;
+    e[np + k].data = nd[k];
+  }
+  const char* meta[4] = {"format", "difftop-il", "policy", dt_il_kind_name(p->c.kind)};
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  st = dt_st_write(path, e, np + 4, meta, 2);
+  free(e);
+  return st;
+}
+
+dtStatus dt_il_policy_load(const char* dir, dtILPolicy** out) {
+  if (!dir || !out) return dt_error(DT_ERR_ARG, "dt_il_policy_load: NULL argument");
+  *out = NULL;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/config.yaml", dir);
+  dtConfig* cfg = NULL;
+  dtILConfig c;
+  int od = 0, ad = 0, pf = 0;
+  dtStatus st = dt_config_new(&cfg);
+  if (!st) st = dt_config_load_file(cfg, path);
+  if (!st) st = config_from(&c, cfg, &od, &ad, &pf);
+  dt_config_free(cfg);
+  if (st) return st;
+  if (od < 1 || od > DT_NORM_MAX_DIM || ad < 1 || ad > DT_NORM_MAX_DIM)
+    return dt_error(DT_ERR_FORMAT, "%s: obs_dim %d / act_dim %d missing or out of range", path, od, ad);
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  dtSafetensors* sf = NULL;
+  if ((st = dt_st_open(path, &sf))) return st;
+  float mn[2][DT_NORM_MAX_DIM], mx[2][DT_NORM_MAX_DIM];
+  int sh0[1] = {od}, sh1[1] = {ad};
+  st = dt_st_read_f32(sf, "normalizer.obs.min", mn[0], 1, sh0);
+  if (!st) st = dt_st_read_f32(sf, "normalizer.obs.max", mx[0], 1, sh0);
+  if (!st) st = dt_st_read_f32(sf, "normalizer.action.min", mn[1], 1, sh1);
+  if (!st) st = dt_st_read_f32(sf, "normalizer.action.max", mx[1], 1, sh1);
+  dtNormalizer on, an;
+  if (!st) st = dt_norm_set(&on, od, mn[0], mx[0]);
+  if (!st) st = dt_norm_set(&an, ad, mn[1], mx[1]);
+  dtILPolicy* p = NULL;
+  if (!st) st = policy_create(&c, od, ad, pf, &on, &an, &p);
+  if (!st) st = dt_st_load_params(sf, p->ps.items, p->ps.count, DT_LOAD_ALLOW_UNEXPECTED);
+  dt_st_close(sf);
+  if (st) {
+    dt_il_policy_free(p);
+    return st;
+  }
+  *out = p;
+  return DT_OK;
+}
+
+//---------------------------------------------------------------------------------------------
+// DiffTOP objective: G(a) = sum_l gamma^l f(z_l, a_l),  z_0 = [z~, h(s)],  z_{l+1} = d(z_l, a_l)
+
+static dtTensor* difftop_prepare(void* ctx, dtTape* t, dtTensor* x) {
+  dtILPolicy* p = ctx;
+  dtTensor* zs = dt_mlp_forward(t, &p->enc, dt_slice(t, x, 1, 0, p->feat_dim));
+  if (!p->c.cvae) return zs;
+  return dt_concat(t, dt_slice(t, x, 1, p->feat_dim, p->c.posterior_dim), zs, 1);
+}
+
+static dtTensor* difftop_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* z) {
+  dtILPolicy* p = ctx;
+  int EA = p->c.act_steps * p->act_dim, B = a->shape[0];
+  int shape1[1] = {B};
+  dtTensor* ac = dt_clamp(t, a, -1.0f, 1.0f, 0);
+  dtTensor* G = NULL;
+  float disc = 1.0f;
+  for (int l = 0; l < p->c.horizon; l++) {
+    dtTensor* za = dt_concat(t, z, dt_slice(t, ac, 1, l * EA, EA), 1);
+    dtTensor* r = dt_reshape(t, dt_mlp_forward(t, &p->f, za), 1, shape1);
+    if (disc != 1.0f) r = dt_scale(t, r, disc);
+    G = G ? dt_add(t, G, r) : r;
+    if (l + 1 < p->c.horizon) z = dt_mlp_forward(t, &p->d, za);
+    disc *= p->c.gamma;
+  }
+  return G;
+}
+
+static dtStatus objective_check(dtILPolicy* p) {
+  if (p->c.horizon < 1) return dt_error(DT_ERR_ARG, "IL config: horizon must be >= 1");
+  return DT_OK;
+}
+
+//---------------------------------------------------------------------------------------------
+// prediction helpers (no gradients)
+
+// sinusoidal embedding of a diffusion timestep
+static void temb(float t, float* out) {
+  for (int i = 0; i < TEMB / 2; i++) {
+    float fr = expf(-logf(10000.0f) * i / (TEMB / 2 - 1));
+    out[i] = sinf(t * fr);
+    out[TEMB / 2 + i] = cosf(t * fr);
+  }
+}
+
+// DDIM sampling (eta 0, clipped x0) of B chunks from features feat [B, feat_dim] into out [B, n]
+static dtStatus diffusion_sample(dtILPolicy* p, int B, const float* feat, float* out) {
+  int n = p->n, T = p->c.diffusion_steps, S = p->c.ddim_steps < T ? p->c.ddim_steps : T;
+  int in = n + TEMB + p->feat_dim;
+  float* x = out;
+  dt_rng_fill_normal(&p->rng, x, (size_t)B * n, 0.0f, 1.0f);
+  float* inp = p->tmp;  // [B, in]
+  if (B > p->cap) return dt_error(DT_ERR_ARG, "diffusion: batch %d above capacity %d", B, p->cap);
+  for (int k = S - 1; k >= 0; k--) {
+    int t = (int)((long)k * T / S), tprev = k > 0 ? (int)((long)(k - 1) * T / S) : -1;
+    float tv[TEMB];
+    temb((float)t, tv);
+    for (int b = 0; b < B; b++) {
+      memcpy(inp + (size_t)b * in, x + (size_t)b * n, n * sizeof(float));
+      memcpy(inp + (size_t)b * in + n, tv, TEMB * sizeof(float));
+      memcpy(inp + (size_t)b * in + n + TEMB, feat + (size_t)b * p->feat_dim, p->feat_dim * sizeof(float));
+    }
+    dt_tape_reset(p->tape);
+    dt_tape_set_param_grads(p->tape, 0);
+    dtTensor* eps = dt_mlp_forward(p->tape, &p->net, dt_input2(p->tape, B, in, inp, "x"));
+    dt_tape_set_param_grads(p->tape, 1);
+    if (!eps) return dt_tape_status(p->tape);
+    float ab = p->ab[t], abp = tprev >= 0 ? p->ab[tprev] : 1.0f;
+    float sa = sqrtf(ab), s1 = sqrtf(1 - ab), sap = sqrtf(abp), s1p = sqrtf(1 - abp);
+    for (int64_t i = 0; i < (int64_t)B * n; i++) {
+      float x0 = (x[i] - s1 * eps->val[i]) / sa;
+      x0 = fminf(fmaxf(x0, -1.0f), 1.0f);
+      x[i] = sap * x0 + s1p * eps->val[i];
+    }
+  }
+  return DT_OK;
+}
+
+// the base policy's normalised chunk [B, out_len * A] for BC / diffusion policies
+static dtStatus base_predict(dtILPolicy* b, int B, const float* feat, float* out) {
+  if (b->c.kind == DT_IL_DIFFUSION) return diffusion_sample(b, B, feat, out);
+  dt_tape_reset(b->tape);
+  dt_tape_set_param_grads(b->tape, 0);
+  dtTensor* y = dt_mlp_forward(b->tape, &b->net, dt_input2(b->tape, B, b->feat_dim, feat, "x"));
+  dt_tape_set_param_grads(b->tape, 1);
+  if (!y) return dt_tape_status(b->tape);
+  for (int64_t i = 0; i < (int64_t)B * b->n; i++) out[i] = fminf(fmaxf(y->val[i], -1.0f), 1.0f);
+  return DT_OK;
+}
+
+// copy the first L actions of base chunks [B, Lb * A] into dst [B, L * A], repeating the last
+static void take_actions(const float* src, int Lb, int L, int A, int B, float* dst) {
+  for (int b = 0; b < B; b++)
+    for (int k = 0; k < L; k++) {
+      int ks = k < Lb ? k : Lb - 1;
+      memcpy(dst + ((size_t)b * L + k) * A, src + ((size_t)b * Lb + ks) * A, A * sizeof(float));
+    }
+}
+
+// base chunks of dataset rows for training (cached once per dataset)
+static dtStatus ensure_base_cache(dtILPolicy* p, const dtDemoSet* ds) {
+  if (!p->base || (p->base_cache && p->cache_ds == ds)) return DT_OK;
+  dtILPolicy* b = p->base;
+  int w = b->n;
+  free(p->base_cache);
+  p->base_cache = malloc((size_t)ds->total * w * sizeof(float));
+  if (!p->base_cache) return dt_error(DT_ERR_NOMEM, "IL: out of memory for the base-action cache");
+  float* feat = malloc((size_t)256 * b->feat_dim * sizeof(float));
+  if (!feat) return dt_error(DT_ERR_NOMEM, "IL: out of memory");
+  dtStatus st = alloc_scratch(b, 256);
+  for (int64_t i0 = 0; i0 < ds->total && !st; i0 += 256) {
+    int B = (int)(ds->total - i0 < 256 ? ds->total - i0 : 256);
+    for (int k = 0; k < B; k++) {
+      int d = row_demo(ds, i0 + k);
+      row_feat(b, ds, i0 + k, ds->start[d], feat + (size_t)k * b->feat_dim);
+    }
+    st = base_predict(b, B, feat, p->base_cache + i0 * w);
+  }
+  free(feat);
+  p->cache_ds = st ? NULL : ds;
+  return st;
+}
+
+// DiffTOP initial decisions [B, n] from base chunks [B, base n] (or zero / N(0, 1))
+static void difftop_init(dtILPolicy* p, int B, const float* base_chunks, float* a_init) {
+  if (p->c.init == DT_IL_INIT_ZERO) {
+    memset(a_init, 0, (size_t)B * p->n * sizeof(float));
+  } else if (p->c.init == DT_IL_INIT_RANDOM) {
+    dt_rng_fill_normal(&p->rng, a_init, (size_t)B * p->n, 0.0f, 1.0f);
+  } else {
+    take_actions(base_chunks, p->base->out_len, p->out_len, p->act_dim, B, a_init);
+  }
+}
+
+//---------------------------------------------------------------------------------------------
+// training
+
+// the CVAE posterior on p->tape: writes z~ into x rows (after the features) and returns the
+// scalar beta * KL (mean over the batch) with z~ [B, P] in *zt
+static dtTensor* cvae_posterior(dtILPolicy* p, int B, const float* feat_x, const float* target,
+                                dtTensor** zt, double* kl_out) {
+  dtTape* t = p->tape;
+  int P = p->c.posterior_dim, nx = p->obj.nx;
+  // features are the first feat_dim columns of the solver input rows
+  float* f = p->tmp2;
+  for (int b = 0; b < B; b++) memcpy(f + (size_t)b * p->feat_dim, feat_x + (size_t)b * nx, p->feat_dim * sizeof(float));
+  dtTensor* zs = dt_mlp_forward(t, &p->enc, dt_input2(t, B, p->feat_dim, f, "feat"));
+  dtTensor* h = dt_mlp_forward(t, &p->q, dt_concat(t, zs, dt_input2(t, B, p->n, target, "a*"), 1));
+  dtTensor* mu = dt_slice(t, h, 1, 0, P);
+  dtTensor* lv = dt_clamp(t, dt_slice(t, h, 1, P, P), -10.0f, 10.0f, 0);
+  float* eps = p->tmp;
+  dt_rng_fill_normal(&p->rng, eps, (size_t)B * P, 0.0f, 1.0f);
+  dtTensor* z = dt_add(t, mu, dt_mul(t, dt_exp(t, dt_scale(t, lv, 0.5f)), dt_input2(t, B, P, eps, "eps")));
+  // KL(N(mu, s^2) || N(0, I)) = -1/2 sum (1 + lv - mu^2 - e^lv), mean over the batch
+  dtTensor* kl = dt_sub(t, dt_add(t, dt_square(t, mu), dt_exp(t, lv)), dt_affine(t, lv, 1.0f, 1.0f));
+  kl = dt_scale(t, dt_sum(t, kl, DT_AXIS_ALL), 0.5f / B);
+  if (!z || !kl) return NULL;
+  *kl_out = kl->val[0];
+  *zt = z;
+  return dt_scale(t, kl, p->c.kl_weight);
+}
+
+dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss) {
+  if (!p || !ds || !idx || B < 1) return dt_error(DT_ERR_ARG, "dt_il_train_step: bad argument");
+  if (ds->obs_dim != p->obs_dim || ds->act_dim != p->act_dim)
+    return dt_error(DT_ERR_ARG, "dt_il_train_step: data dims %d/%d, policy %d/%d", ds->obs_dim,
+                    ds->act_dim, p->obs_dim, p->act_dim);
+  dtStatus st = alloc_scratch(p, B);
+  if (st) return st;
+  if (p->c.kind == DT_IL_DIFFTOP && B > p->solver_cap)
+    return dt_error(DT_ERR_ARG, "dt_il_train_step: batch %d above the solver's capacity %d", B, p->solver_cap);
+  if ((st = ensure_base_cache(p, ds))) return st;
+  int A = p->act_dim, n = p->n, F = p->feat_dim;
+  int nx = p->c.kind == DT_IL_DIFFTOP ? p->obj.nx : F;
+  int L = p->out_len;
+  for (int b = 0; b < B; b++) {
+    int64_t i = idx[b];
+    if (i < 0 || i >= ds->total) return dt_error(DT_ERR_ARG, "dt_il_train_step: row %lld outside the dataset", (long long)i);
+    int d = row_demo(ds, i);
+    row_feat(p, ds, i, ds->start[d], p->xb + (size_t)b * nx);
+    row_target(p, ds, i, ds->start[d + 1], L, p->yb + (size_t)b * n);
+  }
+  dtTape* t = p->tape;
+  dt_tape_reset(t);
+  dt_params_zero_grad(&p->ps);
+  double l = 0;
+  switch (p->c.kind) {
+    case DT_IL_BC: {
+      dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, F, p->xb, "x"));
+      dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
+      if (ls) st = dt_backward(t, ls, NULL);
+      l = ls ? ls->val[0] : NAN;
+      break;
+    }
+    case DT_IL_DIFFUSION: {
+      int in = n + TEMB + F;
+      float* inp = p->tmp;
+      float* eps = p->tmp2;
+      dt_rng_fill_normal(&p->rng, eps, (size_t)B * n, 0.0f, 1.0f);
+      for (int b = 0; b < B; b++) {
+        int tt = (int)dt_rng_below(&p->rng, (uint32_t)p->c.diffusion_steps);
+        float sa = sqrtf(p->ab[tt]), s1 = sqrtf(1 - p->ab[tt]);
+        float* r = inp + (size_t)b * in;
+        for (int j = 0; j < n; j++) r[j] = sa * p->yb[(size_t)b * n + j] + s1 * eps[(size_t)b * n + j];
+        temb((float)tt, r + n);
+        memcpy(r + n + TEMB, p->xb + (size_t)b * F, F * sizeof(float));
+      }
+      dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, in, inp, "x"));
+      dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, eps, "eps"));
+      if (ls) st = dt_backward(t, ls, NULL);
+      l = ls ? ls->val[0] : NAN;
+      break;
+    }
+    case DT_IL_RESIDUAL: {
+      float* in = p->tmp;
+      for (int b = 0; b < B; b++) {
+        memcpy(in + (size_t)b * (F + n), p->xb + (size_t)b * F, F * sizeof(float));
+        take_actions(p->base_cache + idx[b] * p->base->n, p->base->out_len, L, A, 1, in + (size_t)b * (F + n) + F);
+      }
+      dtTensor* x = dt_input2(t, B, F + n, in, "x");
+      dtTensor* y = dt_add(t, dt_slice(t, x, 1, F, n), dt_mlp_forward(t, &p->net, x));
+      dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
+      if (ls) st = dt_backward(t, ls, NULL);
+      l = ls ? ls->val[0] : NAN;
+      break;
+    }
+    case DT_IL_DIFFTOP: {
+      if (p->base)
+        for (int b = 0; b < B; b++)
+          memcpy(p->tmp + (size_t)b * p->base->n, p->base_cache + idx[b] * p->base->n, p->base->n * sizeof(float));
+      difftop_init(p, B, p->tmp, p->ainit);
+      dtTensor *klterm = NULL, *zt = NULL;
+      double kl = 0;
+      if (p->c.cvae) {
+        klterm = cvae_posterior(p, B, p->xb, p->yb, &zt, &kl);
+        if (!klterm) { st = dt_tape_status(t); break; }
+        int P = p->c.posterior_dim;
+        for (int b = 0; b < B; b++) memcpy(p->xb + (size_t)b * nx + F, zt->val + (size_t)b * P, P * sizeof(float));
+      }
+      if ((st = dt_trajopt_solve(p->solver, B, p->xb, p->ainit, p->afinal, NULL, NULL, NULL))) break;
+      double se = 0;
+      float scale = 2.0f / ((float)B * n);
+      for (int64_t i = 0; i < (int64_t)B * n; i++) {
+        float e = p->afinal[i] - p->yb[i];
+        se += (double)e * e;
+        p->dLda[i] = scale * e;
+      }
+      l = se / ((double)B * n);
+      if ((st = dt_trajopt_backward(p->solver, p->dLda, p->c.cvae ? p->dLdx : NULL, NULL))) break;
+      if (p->c.cvae) {
+        // beta KL + <dL/dz~, z~> carries the reconstruction gradient into the posterior
+        int P = p->c.posterior_dim;
+        float* g = p->tmp;
+        for (int b = 0; b < B; b++) memcpy(g + (size_t)b * P, p->dLdx + (size_t)b * nx + F, P * sizeof(float));
+        dtTensor* s = dt_sum(t, dt_mul(t, zt, dt_input2(t, B, P, g, "dL/dz")), DT_AXIS_ALL);
+        dtTensor* tot = dt_add(t, klterm, s);
+        if (!tot) { st = dt_tape_status(t); break; }
+        st = dt_backward(t, tot, NULL);
+        l += p->c.kl_weight * kl;
+      }
+      break;
+    }
+  }
+  if (!st) st = dt_tape_status(t);
+  if (st) return st;
+  if (!isfinite(l) || dt_params_grad_nonfinite(&p->ps))
+    return dt_error(DT_ERR_NONFINITE, "IL %s: non-finite loss or gradient", dt_il_kind_name(p->c.kind));
+  if ((st = dt_adam_step(p->adam))) return st;
+  if (loss) *loss = l;
+  return DT_OK;
+}
+
+dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds, void (*cb)(void*, const dtILEpoch*), void* user) {
+  if (!p || !ds) return dt_error(DT_ERR_ARG, "dt_il_train: NULL argument");
+  int64_t N = ds->total;
+  int B = p->c.batch < N ? p->c.batch : (int)N;
+  int64_t* perm = malloc((size_t)N * sizeof *perm);
+  if (!perm) return dt_error(DT_ERR_NOMEM, "dt_il_train: out of memory");
+  for (int64_t i = 0; i < N; i++) perm[i] = i;
+  dtStatus st = ensure_base_cache(p, ds);
+  for (int ep = 0; ep < p->c.epochs && !st; ep++) {
+    double t0 = dt_time_s(), sum = 0;
+    for (int64_t i = N - 1; i > 0; i--) {
+      int64_t j = dt_rng_below(&p->rng, (uint32_t)(i + 1));
+      int64_t tmp = perm[i];
+      perm[i] = perm[j];
+      perm[j] = tmp;
+    }
+    int steps = 0;
+    for (int64_t s = 0; s + B <= N && !st; s += B, steps++) {
+      double l;
+      st = dt_il_train_step(p, ds, perm + s, B, &l);
+      sum += l;
+    }
+    if (st) break;
+    double dt = dt_time_s() - t0;
+    dtILEpoch e = {ep, steps ? sum / steps : 0, dt, dt > 0 ? (double)steps * B / dt : 0};
+    if (cb) cb(user, &e);
+  }
+  free(perm);
+  return st;
+}
+
+//---------------------------------------------------------------------------------------------
+// inference
+
+static void hist_feat(const dtILPolicy* p, const float* hist, float* out) {
+  // hist holds the policy's own T_o frames, oldest first
+  for (int k = 0; k < p->c.obs_steps; k++) frame_feat(p, hist + (size_t)k * p->obs_dim, out + k * p->frame_dim);
+}
+
+// features of the base for a history given in this policy's T_o frames
+static void base_hist_feat(const dtILPolicy* p, const float* hist, float* out) {
+  const dtILPolicy* b = p->base;
+  for (int k = 0; k < b->c.obs_steps; k++) {
+    int src = p->c.obs_steps - b->c.obs_steps + k;
+    if (src < 0) src = 0;
+    frame_feat(b, hist + (size_t)src * p->obs_dim, out + k * b->frame_dim);
+  }
+}
+
+// normalised decisions of one call (a_init optional) into out [n]
+static dtStatus act_normalised(dtILPolicy* p, const float* hist, const float* z_tilde, float* a_init_out, float* out) {
+  dtStatus st = DT_OK;
+  int F = p->feat_dim;
+  float feat[1024], bchunk[1024];
+  hist_feat(p, hist, feat);
+  if (p->base) {
+    float bf[1024];
+    base_hist_feat(p, hist, bf);
+    if ((st = base_predict(p->base, 1, bf, bchunk))) return st;
+  }
+  switch (p->c.kind) {
+    case DT_IL_BC:
+    case DT_IL_DIFFUSION:
+      return base_predict(p, 1, feat, out);
+    case DT_IL_RESIDUAL: {
+      float in[2048];
+      memcpy(in, feat, F * sizeof(float));
+      take_actions(bchunk, p->base->out_len, p->out_len, p->act_dim, 1, in + F);
+      dt_tape_reset(p->tape);
+      dt_tape_set_param_grads(p->tape, 0);
+      dtTensor* y = dt_mlp_forward(p->tape, &p->net, dt_input2(p->tape, 1, F + p->n, in, "x"));
+      dt_tape_set_param_grads(p->tape, 1);
+      if (!y) return dt_tape_status(p->tape);
+      for (int j = 0; j < p->n; j++) out[j] = fminf(fmaxf(in[F + j] + y->val[j], -1.0f), 1.0f);
+      if (a_init_out) memcpy(a_init_out, in + F, p->n * sizeof(float));
+      return DT_OK;
+    }
+    case DT_IL_DIFFTOP: {
+      float x[2048], ainit[1024];
+      memcpy(x, feat, F * sizeof(float));
+      if (p->c.cvae) {
+        if (z_tilde) memcpy(x + F, z_tilde, p->c.posterior_dim * sizeof(float));
+        else dt_rng_fill_normal(&p->rng, x + F, p->c.posterior_dim, 0.0f, 1.0f);
+      }
+      difftop_init(p, 1, bchunk, ainit);
+      if (a_init_out) memcpy(a_init_out, ainit, p->n * sizeof(float));
+      return dt_trajopt_solve(p->solver, 1, x, ainit, out, NULL, NULL, NULL);
+    }
+  }
+  return st;
+}
+
+dtStatus dt_il_act(dtILPolicy* p, const float* hist, float* actions) {
+  if (!p || !hist || !actions) return dt_error(DT_ERR_ARG, "dt_il_act: NULL argument");
+  float out[1024];
+  if (p->n > 1024) return dt_error(DT_ERR_ARG, "dt_il_act: %d decisions (most 1024)", p->n);
+  dtStatus st = act_normalised(p, hist, NULL, NULL, out);
+  if (st) return st;
+  int EA = p->c.act_steps * p->act_dim;
+  for (int j = 0; j < EA; j++) actions[j] = fminf(fmaxf(out[j], -1.0f), 1.0f);
+  dt_norm_unapply(&p->act_norm, actions, p->c.act_steps);
+  return DT_OK;
+}
+
+dtStatus dt_il_refine(dtILPolicy* p, const float* hist, const float* z_tilde, float* a_init, float* a_final) {
+  if (!p || !hist || !a_init || !a_final) return dt_error(DT_ERR_ARG, "dt_il_refine: NULL argument");
+  if (p->c.kind != DT_IL_DIFFTOP && p->c.kind != DT_IL_RESIDUAL)
+    return dt_error(DT_ERR_ARG, "dt_il_refine: a %s policy refines nothing", dt_il_kind_name(p->c.kind));
+  return act_normalised(p, hist, z_tilde, a_init, a_final);
+}
+
+dtStatus dt_il_objective_values(dtILPolicy* p, const float* hist, const float* z_tilde, int n, const float* a, float* G) {
+  if (!p || !hist || !a || !G || n < 1) return dt_error(DT_ERR_ARG, "dt_il_objective_values: bad argument");
+  if (p->c.kind != DT_IL_DIFFTOP) return dt_error(DT_ERR_ARG, "dt_il_objective_values: not a DiffTOP policy");
+  int nx = p->obj.nx, F = p->feat_dim;
+  dtStatus st = DT_OK;
+  for (int i0 = 0; i0 < n && !st; i0 += p->solver_cap) {
+    int B = n - i0 < p->solver_cap ? n - i0 : p->solver_cap;
+    for (int b = 0; b < B; b++) {
+      hist_feat(p, hist, p->xb + (size_t)b * nx);
+      if (p->c.cvae) memcpy(p->xb + (size_t)b * nx + F, z_tilde ? z_tilde : p->xb + F, p->c.posterior_dim * sizeof(float));
+    }
+    if (p->c.cvae && !z_tilde) return dt_error(DT_ERR_ARG, "dt_il_objective_values: a CVAE objective needs z_tilde");
+    st = dt_trajopt_eval(p->solver, B, p->xb, a + (size_t)i0 * p->n, G + i0, NULL);
+  }
+  return st;
+}
+
+//---------------------------------------------------------------------------------------------
+// Push-T evaluation
+
+dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps, dtILEvalResult* res, double* scores) {
+#ifndef DT_HAVE_CHIPMUNK
+  (void)p, (void)episodes, (void)seed0, (void)max_steps, (void)res, (void)scores;
+  return dt_error(DT_ERR_UNSUPPORTED, "Push-T evaluation needs a build with Chipmunk2D");
+#else
+  if (!p || !res || episodes < 1 || max_steps < 1) return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: bad argument");
+  if (p->obs_dim != 5 || p->act_dim != 2)
+    return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: the policy has obs/action dims %d/%d, Push-T 5/2", p->obs_dim, p->act_dim);
+  dtPusht* sim = NULL;
+  dtStatus st = dt_pusht_new(&sim);
+  if (st) return st;
+  memset(res, 0, sizeof *res);
+  int To = p->c.obs_steps, E = p->c.act_steps;
+  float hist[8 * 5], acts[64 * 2];
+  double sum = 0, succ = 0, act_s = 0;
+  long calls = 0;
+  for (int e = 0; e < episodes && !st; e++) {
+    if ((st = dt_pusht_reset_numpy(sim, seed0 + (uint32_t)e))) break;
+    double o[5];
+    dt_pusht_observe(sim, o);
+    for (int k = 0; k < To; k++)
+      for (int j = 0; j < 5; j++) hist[k * 5 + j] = (float)o[j];
+    double best = 0;
+    int done = 0, steps = 0;
+    while (!done && steps < max_steps && !st) {
+      double t0 = dt_time_s();
+      st = dt_il_act(p, hist, acts);
+      act_s += dt_time_s() - t0;
+      calls++;
+      for (int k = 0; k < E && !done && steps < max_steps && !st; k++) {
+        double a2[2] = {acts[2 * k], acts[2 * k + 1]}, rew = 0;
+        int success = 0;
+        st = dt_pusht_step(sim, a2, &rew, NULL, &success);
+        steps++;
+        if (rew > best) best = rew;
+        done = success;
+        dt_pusht_observe(sim, o);
+        memmove(hist, hist + 5, (size_t)(To - 1) * 5 * sizeof(float));
+        for (int j = 0; j < 5; j++) hist[(To - 1) * 5 + j] = (float)o[j];
+      }
+    }
+    if (scores) scores[e] = best;
+    sum += best;
+    succ += done;
+  }
+  dt_pusht_free(sim);
+  if (st) return st;
+  res->episodes = episodes;
+  res->mean_score = sum / episodes;
+  res->success_rate = succ / episodes;
+  res->ms_per_call = calls ? 1e3 * act_s / calls : 0;
+  res->ms_per_action = res->ms_per_call / E;
+  return DT_OK;
+#endif
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// Demonstration datasets: normaliser, Push-T generator determinism, HDF5 round trip and the
+// reader's validation messages.
+#include <unistd.h>
+
+#include "test.h"
+#include "difftop/il.h"
+#ifdef DT_HAVE_HDF5
+#include <hdf5.h>
+#endif
+
+static void test_normalizer(void) {
+  float x[6] = {0, 5, 2, 5, 4, 5};  // dim 0 in [0, 4], dim 1 constant
+  dtNormalizer nz;
+  CHECK_OK(dt_norm_fit(&nz, x, 3, 2));
+  float y[6];
+  memcpy(y, x, sizeof y);
+  dt_norm_apply(&nz, y, 3);
+  CHECK_NEAR(y[0], -1, 1e-6);
+  CHECK_NEAR(y[2], 0, 1e-6);
+  CHECK_NEAR(y[4], 1, 1e-6);
+  CHECK_NEAR(y[1], 0, 1e-6);  // a constant dim maps to 0
+  dt_norm_unapply(&nz, y, 3);
+  for (int i = 0; i < 6; i++) CHECK_NEAR(y[i], x[i], 1e-5);
+  CHECK(dt_norm_fit(&nz, x, 0, 2) == DT_ERR_ARG);
+  float bad[2] = {NAN, 1};
+  CHECK(dt_norm_set(&nz, 1, bad, bad + 1) == DT_ERR_ARG);
+}
+
+#if defined(DT_HAVE_HDF5) && defined(DT_HAVE_CHIPMUNK)
+static const char* tmp_path(const char* name) {
+  static char buf[4][512];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/il_%d_%s", DT_BINARY_DIR, (int)getpid(), name);
+  return buf[k];
+}
+
+static void gen3(dtDemoSet* ds, uint64_t seed) {
+  dtPushtDemoOpts o = dt_pusht_demo_default_opts();
+  o.episodes = 3;
+  o.seed = seed;
+  CHECK_OK(dt_demos_generate_pusht(&o, ds));
+}
+
+static void test_generate_deterministic(void) {
+  dtDemoSet a, b, c;
+  gen3(&a, 7);
+  gen3(&b, 7);
+  gen3(&c, 8);
+  CHECK(a.n_demos == 3 && a.obs_dim == 5 && a.act_dim == 2);
+  CHECK(a.total == b.total);
+  if (a.total == b.total) {
+    CHECK(!memcmp(a.obs, b.obs, (size_t)a.total * 5 * sizeof(float)));
+    CHECK(!memcmp(a.actions, b.actions, (size_t)a.total * 2 * sizeof(float)));
+  }
+  CHECK(a.total != c.total || memcmp(a.actions, c.actions, (size_t)a.total * 2 * sizeof(float)));
+  // every kept demo succeeds at its last step: reward 1 and done
+  for (int d = 0; d < a.n_demos; d++) {
+    int64_t last = a.start[d + 1] - 1;
+    CHECK(a.dones[last] == 1 && a.rewards[last] >= 0.999f, "demo %d", d);
+    CHECK(a.start[d + 1] > a.start[d]);
+  }
+  // actions are pixel targets, normalised into [-1, 1]
+  for (int j = 0; j < 2; j++) CHECK(a.act_norm.min[j] >= 0 && a.act_norm.max[j] <= 512);
+  dt_demos_free(&a);
+  dt_demos_free(&b);
+  dt_demos_free(&c);
+}
+
+static void test_hdf5_roundtrip(void) {
+  dtDemoSet a, r;
+  gen3(&a, 3);
+  const char* path = tmp_path("rt.hdf5");
+  CHECK_OK(dt_demos_write_hdf5(&a, path, NULL));
+  CHECK_OK(dt_demos_read_hdf5(path, NULL, &r));
+  CHECK(r.n_demos == 3 && r.total == a.total && r.obs_dim == 5 && r.act_dim == 2);
+  CHECK(!strcmp(r.obs_keys, "state"), "%s", r.obs_keys);
+  CHECK(strstr(r.env_args, "pusht") != NULL, "%s", r.env_args);
+  if (r.total == a.total) {
+    CHECK(!memcmp(a.obs, r.obs, (size_t)a.total * 5 * sizeof(float)));
+    CHECK(!memcmp(a.actions, r.actions, (size_t)a.total * 2 * sizeof(float)));
+    CHECK(!memcmp(a.dones, r.dones, (size_t)a.total));
+    for (int d = 0; d <= 3; d++) CHECK(a.start[d] == r.start[d]);
+  }
+  for (int j = 0; j < 2; j++) CHECK(a.act_norm.min[j] == r.act_norm.min[j]);
+  dt_demos_free(&r);
+  // a key that does not exist
+  CHECK(dt_demos_read_hdf5(path, "state,eef_pos", &r) == DT_ERR_FORMAT);
+  CHECK(strstr(dt_last_error(), "demo_0") && strstr(dt_last_error(), "obs/eef_pos"), "%s", dt_last_error());
+  dt_demos_free(&a);
+  remove(path);
+}
+
+// break a written file with the HDF5 API, then check the reader's message
+static void corrupt_and_check(const char* what, const char* expect1, const char* expect2, dtStatus code) {
+  dtDemoSet a, r;
+  gen3(&a, 5);
+  const char* path = tmp_path("bad.hdf5");
+  CHECK_OK(dt_demos_write_hdf5(&a, path, NULL));
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(f >= 0);
+  if (!strcmp(what, "missing")) {
+    H5Ldelete(f, "data/demo_1/actions", H5P_DEFAULT);
+  } else if (!strcmp(what, "nan")) {
+    hid_t d = H5Dopen2(f, "data/demo_2/obs/state", H5P_DEFAULT);
+    int64_t T = a.start[3] - a.start[2];
+    float* buf = malloc((size_t)T * 5 * sizeof(float));
+    memcpy(buf, a.obs + a.start[2] * 5, (size_t)T * 5 * sizeof(float));
+    buf[1 * 5 + 3] = NAN;
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    free(buf);
+    H5Dclose(d);
+  } else if (!strcmp(what, "rows")) {
+    H5Ldelete(f, "data/demo_0/obs/state", H5P_DEFAULT);
+    hsize_t dims[2] = {2, 5};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    float z[10] = {0};
+    hid_t d = H5Dcreate2(f, "data/demo_0/obs/state", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, z);
+    H5Dclose(d);
+    H5Sclose(sp);
+  }
+  H5Fclose(f);
+  CHECK(dt_demos_read_hdf5(path, NULL, &r) == code, "%s: %s", what, dt_last_error());
+  CHECK(strstr(dt_last_error(), expect1) && strstr(dt_last_error(), expect2), "%s: %s", what, dt_last_error());
+  CHECK(r.obs == NULL);
+  dt_demos_free(&a);
+  remove(path);
+}
+
+static void test_validation(void) {
+  corrupt_and_check("missing", "data/demo_1", "'actions'", DT_ERR_FORMAT);
+  corrupt_and_check("nan", "data/demo_2/obs/state", "step 1, dim 3", DT_ERR_NONFINITE);
+  corrupt_and_check("rows", "data/demo_0/obs/state", "2 rows", DT_ERR_FORMAT);
+  dtDemoSet r;
+  CHECK(dt_demos_read_hdf5("/nonexistent/x.hdf5", NULL, &r) == DT_ERR_IO);
+  const char* path = tmp_path("noth5.hdf5");
+  FILE* fp = fopen(path, "w");
+  fputs("not hdf5", fp);
+  fclose(fp);
+  CHECK(dt_demos_read_hdf5(path, NULL, &r) == DT_ERR_FORMAT);
+  CHECK(strstr(dt_last_error(), path) != NULL);
+  remove(path);
+}
+
+DT_TEST_MAIN("il/dataset", TEST(test_normalizer), TEST(test_generate_deterministic),
+             TEST(test_hdf5_roundtrip), TEST(test_validation))
+#else
+DT_TEST_MAIN("il/dataset", TEST(test_normalizer))
+#endif
