@@ -17,5 +17,6 @@ pip install pytest "numpy<2" >/dev/null 2>&1 || echo "setup-python: pytest/numpy
 for req in 'dm_control' 'mujoco>=3.17,<4' 'gym-pusht' 'gymnasium'; do
   pip install "numpy<2" "$req" >/dev/null 2>&1 || echo "setup-python: could not install $req (its cross-checks will skip)"
 done
-if [ "${DT_THESEUS:-1}" = 1 ] && [ -f tools/setup-theseus.sh ]; then bash tools/setup-theseus.sh "$venv"; fi
+# Theseus is opt-in (several GB of downloads): DT_THESEUS=1
+if [ "${DT_THESEUS:-0}" = 1 ]; then bash tools/setup-theseus.sh; fi
 echo "setup-python: done ($("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])'))"

@@ -44,5 +44,8 @@ run_pytest() {  # pytest exits 5 when it collects no test: not a failure here
   [ $s -eq 0 ] || [ $s -eq 5 ] || exit $s
 }
 run_pytest /usr/bin/python3            # Debian's torch 1.13, numpy, h5py
-[ -x build/venv/bin/python ] && run_pytest build/venv/bin/python   # dm_control, gym-pusht, theseus
+[ -x build/venv/bin/python ] && run_pytest build/venv/bin/python   # dm_control, gym-pusht, gymnasium
+if [ -x build/venv-theseus/bin/python ]; then                      # opt-in: DT_THESEUS=1
+  OMP_WAIT_POLICY=PASSIVE run_pytest build/venv-theseus/bin/python
+fi
 echo "== all tests passed"
