@@ -122,7 +122,7 @@ def build_sdist(sdist_directory, config_settings=None):
     name = f"{dist}.tar.gz"
     with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tar:
         members = [(full, arc) for full, arc in _sources()]
-        for extra in ("pyproject.toml", "_build/backend.py"):
+        for extra in ("pyproject.toml", "_pep517/backend.py"):
             members.append((os.path.join(HERE, extra), extra))
         for full, arc in members:
             tar.add(full, arcname=f"{dist}/{arc}")
