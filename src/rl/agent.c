@@ -288,6 +288,35 @@ dtStatus dt_agent_apply_td_loss(dtAgent* a, dtReplay* r, dtTensor* cons, dtTenso
   return DT_OK;
 }
 
+// the pi update on detached latents zdet [H+1, B, Z] with the Q heads frozen (TD-MPC's
+// update_pi), then the target network's EMA every update_freq updates
+dtStatus dt_agent_pi_update(dtAgent* a, const float* zdet, dtUpdateInfo* info) {
+  const dtRLConfig* c = &a->cfg;
+  dtTape* t = a->tape;
+  dtTold* m = &a->model;
+  int B = c->batch_size, H = c->horizon, Z = m->latent_dim;
+  dt_params_zero_grad(&m->params);
+  dt_params_set_trainable(&m->params, "_Q", 0);
+  dtTensor* lpi = NULL;
+  float rho = 1.0f;
+  for (int h = 0; h <= H; h++) {
+    dtTensor* zh = dt_input2(t, B, Z, zdet + (size_t)h * B * Z, "z");
+    dtTensor* q = dt_agent_min_q(t, &m->q1, &m->q2, zh, dt_agent_pi(a, t, m, zh, c->min_std));
+    lpi = accumulate(t, lpi, dt_mean(t, q, DT_AXIS_ALL), -rho);
+    rho *= c->rho;
+  }
+  dtStatus st = dt_backward(t, lpi, NULL);
+  dt_params_set_trainable(&m->params, "_Q", 1);
+  if (st) return st;
+  dt_params_clip_grad_norm(&a->pi_view, c->grad_clip_norm);
+  if (!dt_params_grad_nonfinite(&a->pi_view)) dt_adam_step(a->pi_adam);
+  if (info) info->pi = lpi->val[0];
+  a->updates++;
+  if (c->update_freq > 0 && a->updates % c->update_freq == 0)
+    dt_params_ema(&a->target.params, &m->params, c->tau);
+  return DT_OK;
+}
+
 dtStatus dt_agent_update(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* info) {
   if (a->model.pixels) return dt_agent_update_pixels(a, r, step, info);
   (void)step;  // the schedules read the step at acting time
@@ -357,26 +386,7 @@ dtStatus dt_agent_update(dtAgent* a, dtReplay* r, int64_t step, dtUpdateInfo* in
   float* zdet = dt_tape_floats(t, (int64_t)(H + 1) * B * Z);
   if (!zdet) return dt_tape_status(t);
   for (int h = 0; h <= H; h++) memcpy(zdet + (size_t)h * B * Z, zs[h]->val, (size_t)B * Z * sizeof(float));
-  dt_params_zero_grad(&m->params);
-  dt_params_set_trainable(&m->params, "_Q", 0);
-  dtTensor* lpi = NULL;
-  rho = 1.0f;
-  for (int h = 0; h <= H; h++) {
-    dtTensor* zh = dt_input2(t, B, Z, zdet + (size_t)h * B * Z, "z");
-    dtTensor* q = dt_agent_min_q(t, &m->q1, &m->q2, zh, dt_agent_pi(a, t, m, zh, c->min_std));
-    lpi = accumulate(t, lpi, dt_mean(t, q, DT_AXIS_ALL), -rho);
-    rho *= c->rho;
-  }
-  st = dt_backward(t, lpi, NULL);
-  dt_params_set_trainable(&m->params, "_Q", 1);
-  if (st) return st;
-  dt_params_clip_grad_norm(&a->pi_view, c->grad_clip_norm);
-  if (!dt_params_grad_nonfinite(&a->pi_view)) dt_adam_step(a->pi_adam);
-  if (info) info->pi = lpi->val[0];
-
-  // the target network follows every update_freq updates
-  a->updates++;
-  if (c->update_freq > 0 && a->updates % c->update_freq == 0) dt_params_ema(&a->target.params, &m->params, c->tau);
+  if ((st = dt_agent_pi_update(a, zdet, info))) return st;
   a->timers[1] += dt_time_s() - t0;
   return DT_OK;
 }

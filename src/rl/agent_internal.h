@@ -71,6 +71,10 @@ dtStatus dt_agent_update_pixels(dtAgent* a, dtReplay* r, int64_t step, dtUpdateI
 dtStatus dt_agent_apply_td_loss(dtAgent* a, dtReplay* r, dtTensor* cons, dtTensor* rew,
                                 dtTensor* val, dtTensor* qs, float* prio, dtUpdateInfo* info);
 
+// TD-MPC's pi update on detached latents zdet [H+1, B, Z] (Q frozen), then the EMA of the
+// target network every update_freq updates.
+dtStatus dt_agent_pi_update(dtAgent* a, const float* zdet, dtUpdateInfo* info);
+
 // MPPI planning (TD-MPC's plan); writes the action for obs.
 dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
                        float* action);

@@ -129,26 +129,7 @@ dtStatus dt_agent_update_pixels(dtAgent* a, dtReplay* r, int64_t step, dtUpdateI
   float* zdet = a->u_zdet;
   for (int h = 0; h <= H; h++) memcpy(zdet + (size_t)h * B * Z, zs[h]->val, (size_t)B * Z * sizeof(float));
   dt_tape_reset(t);
-  dt_params_zero_grad(&m->params);
-  dt_params_set_trainable(&m->params, "_Q", 0);
-  dtTensor* lpi = NULL;
-  rho = 1.0f;
-  for (int h = 0; h <= H; h++) {
-    dtTensor* zh = dt_input2(t, B, Z, zdet + (size_t)h * B * Z, "z");
-    dtTensor* q = dt_agent_min_q(t, &m->q1, &m->q2, zh, dt_agent_pi(a, t, m, zh, c->min_std));
-    lpi = acc_term(t, lpi, dt_mean(t, q, DT_AXIS_ALL), -rho);
-    rho *= c->rho;
-  }
-  st = dt_backward(t, lpi, NULL);
-  dt_params_set_trainable(&m->params, "_Q", 1);
-  if (st) return st;
-  dt_params_clip_grad_norm(&a->pi_view, c->grad_clip_norm);
-  if (!dt_params_grad_nonfinite(&a->pi_view)) dt_adam_step(a->pi_adam);
-  if (info) info->pi = lpi->val[0];
-
-  a->updates++;
-  if (c->update_freq > 0 && a->updates % c->update_freq == 0)
-    dt_params_ema(&a->target.params, &m->params, c->tau);
+  if ((st = dt_agent_pi_update(a, zdet, info))) return st;
   a->timers[1] += dt_time_s() - t0;
   return DT_OK;
 }
