@@ -116,6 +116,9 @@ typedef struct dtTrajoptOpts {
   int backward_iters;      // k for the truncated mode (default 5)
   float implicit_reg;      // implicit: eigenvalues of -H_FF are raised to at least this
   float bound_tol;         // a coordinate within this of a bound counts as active (1e-6)
+  int newton_cg;           // newton: 0 builds the full Hessian each iteration; k > 0 solves
+                           // the Newton system by k conjugate-gradient steps of Hessian-vector
+                           // products instead (stopping at negative curvature)
   int project;             // LM: 1 projects every iterate onto [lo, hi] (the official LM does
                            // not: its iterates may leave the box, where the clipped objective
                            // is flat and gradients vanish); the other solvers always project

@@ -82,7 +82,8 @@ static dtStatus check_opts(const dtTrajoptOpts* o) {
 // creation
 
 static int needs_hessian(const dtTrajoptOpts* o) {
-  return o->solver == DT_SOLVER_NEWTON || o->backward == DT_BACKWARD_IMPLICIT;
+  return (o->solver == DT_SOLVER_NEWTON && o->newton_cg <= 0) ||
+         o->backward == DT_BACKWARD_IMPLICIT;
 }
 
 // tape bytes of one second-order pass over `rows` rows (prepare + value + backward)
@@ -639,22 +640,115 @@ static void free_mask(const dtTrajopt* s, const float* a, const float* g, uint8_
   }
 }
 
+// H p for B rows at a into out [B, n]: one forward-over-reverse pass (the tape is reset)
+static dtStatus hvp_rows(dtTrajopt* s, int B, const float* a, const float* p, float* out) {
+  dtTape* t = s->tape;
+  dt_tape_reset(t);
+  dt_tape_set_param_grads(t, 0);
+  dtTensor* xt = s->nx ? dt_input2(t, B, s->nx, s->x, "x") : NULL;
+  dtTensor* c = s->obj.prepare ? s->obj.prepare(s->obj.ctx, t, xt) : xt;
+  dtTensor* at = dt_input2(t, B, s->n, a, "a");
+  dt_requires_grad(t, at);
+  dt_set_tangent(t, at, p);
+  dt_backward(t, s->obj.value(s->obj.ctx, t, at, c), NULL);
+  dtStatus st = dt_tape_status(t);
+  if (st) return dt_error(st, "trajopt: Hessian-vector pass failed: %s", dt_tape_error(t));
+  if (at->gdot) {
+    memcpy(out, at->gdot, (size_t)B * s->n * sizeof(float));
+  } else {
+    memset(out, 0, (size_t)B * s->n * sizeof(float));
+  }
+  return DT_OK;
+}
+
+static float dot_masked(const float* a, const float* b, const uint8_t* m, int n) {
+  double acc = 0;
+  for (int i = 0; i < n; i++)
+    if (m[i]) acc += (double)a[i] * b[i];
+  return (float)acc;
+}
+
+// Newton directions by truncated conjugate gradients on (-H_FF) d = g_F, all elements in
+// lockstep (one Hessian-vector pass per step); an element stops at a small residual, or at a
+// direction whose curvature is below newton_min_curv, along which it steps as if the curvature
+// were that floor (the full solve's eigenvalue floor)
+static dtStatus newton_cg_directions(dtTrajopt* s, int B) {
+  int n = s->n;
+  float *r = s->v, *p = s->u, *q = s->t_rep, *rr = s->err_last, *gnorm = s->seed_dot;
+  uint8_t* run = s->accepted;
+  for (int b = 0; b < B; b++) {
+    const float* g = s->g + (size_t)b * n;
+    uint8_t* m = s->mask + (size_t)b * n;
+    float *d = s->dir + (size_t)b * n, *rb = r + (size_t)b * n, *pb = p + (size_t)b * n;
+    free_mask(s, s->a + (size_t)b * n, g, m);
+    for (int i = 0; i < n; i++) {
+      d[i] = 0.0f;
+      rb[i] = pb[i] = m[i] ? g[i] : 0.0f;
+    }
+    rr[b] = dot_masked(rb, rb, m, n);
+    gnorm[b] = sqrtf(rr[b]);
+    run[b] = s->active[b] && rr[b] > 0;
+    if (!run[b]) memset(pb, 0, (size_t)n * sizeof(float));
+  }
+  for (int k = 0; k < s->opts.newton_cg; k++) {
+    int any = 0;
+    for (int b = 0; b < B; b++) any |= run[b];
+    if (!any) break;
+    dtStatus st = hvp_rows(s, B, s->a, p, q);
+    if (st) return st;
+    for (int b = 0; b < B; b++) {
+      if (!run[b]) continue;
+      const uint8_t* m = s->mask + (size_t)b * n;
+      float *d = s->dir + (size_t)b * n, *rb = r + (size_t)b * n, *pb = p + (size_t)b * n;
+      float* qb = q + (size_t)b * n;
+      for (int i = 0; i < n; i++) qb[i] = m[i] ? -qb[i] : 0.0f;  // (-H) p on the free set
+      float pq = dot_masked(pb, qb, m, n), pp = dot_masked(pb, pb, m, n);
+      if (!(pq > s->opts.newton_min_curv * pp)) {
+        // curvature below the floor: step along p as if its curvature were the floor (as the
+        // full solve's eigenvalue floor does); the projected line search cuts the step back
+        float alpha = rr[b] / (s->opts.newton_min_curv * pp);
+        for (int i = 0; i < n; i++) d[i] += alpha * pb[i];
+        run[b] = 0;
+        memset(pb, 0, (size_t)n * sizeof(float));
+        continue;
+      }
+      float alpha = rr[b] / pq;
+      for (int i = 0; i < n; i++) d[i] += alpha * pb[i], rb[i] -= alpha * qb[i];
+      float rr_new = dot_masked(rb, rb, m, n);
+      if (sqrtf(rr_new) <= 1e-4f * gnorm[b]) {
+        run[b] = 0;
+        memset(pb, 0, (size_t)n * sizeof(float));
+        continue;
+      }
+      float beta = rr_new / rr[b];
+      for (int i = 0; i < n; i++) pb[i] = m[i] ? rb[i] + beta * pb[i] : 0.0f;
+      rr[b] = rr_new;
+    }
+  }
+  return DT_OK;
+}
+
 static dtStatus solve_newton(dtTrajopt* s, int B, dtTensor* c) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
   uint8_t* mask = s->mask;
   start_projected(s, B);
   for (int it = 0; it < o->max_iters && check_projected_convergence(s, B); it++) {
-    // Hessians at the current iterates (this pass resets the tape: prepare again after)
-    dtStatus st = dt_trajopt_hessian(s, B, s->x, s->a);
-    if (st) return st;
-    for (int b = 0; b < B; b++) {
-      float* d = s->dir + (size_t)b * n;
-      memset(d, 0, (size_t)n * sizeof(float));
-      if (!s->active[b]) continue;
-      free_mask(s, s->a + (size_t)b * n, s->g + (size_t)b * n, mask);
-      dt_trajopt_free_solve(s, s->hess + (size_t)b * n * n, s->g + (size_t)b * n, mask,
-                            o->newton_min_curv, d);
+    // Newton directions: full Hessians, or truncated CG on Hessian-vector products (both
+    // passes reset the tape: prepare again after)
+    dtStatus st;
+    if (o->newton_cg > 0) {
+      if ((st = newton_cg_directions(s, B))) return st;
+    } else {
+      if ((st = dt_trajopt_hessian(s, B, s->x, s->a))) return st;
+      for (int b = 0; b < B; b++) {
+        float* d = s->dir + (size_t)b * n;
+        memset(d, 0, (size_t)n * sizeof(float));
+        if (!s->active[b]) continue;
+        free_mask(s, s->a + (size_t)b * n, s->g + (size_t)b * n, mask);
+        dt_trajopt_free_solve(s, s->hess + (size_t)b * n * n, s->g + (size_t)b * n, mask,
+                              o->newton_min_curv, d);
+      }
     }
     if ((st = prepare(s, B, s->x, &c))) return st;
     if ((st = line_search(s, B, c, s->dir, 1.0f))) return st;

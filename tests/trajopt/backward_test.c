@@ -306,6 +306,37 @@ static void implicit_case(dtSolver solver, int smooth) {
   fx_free(&f);
 }
 
+// Newton with conjugate-gradient directions (newton_cg > 0) converges to the full-Hessian
+// Newton solution on the strictly concave problem, and its implicit gradients (taken at that
+// solution) are the same: CG on a positive definite -H_FF solves the same Newton system
+static void test_newton_cg_matches_full_newton(void) {
+  enum { B = 2 };
+  Fix f;
+  fx_init_ex(&f, 5, 3, KAPPA, 1);
+  dtTrajoptOpts on = fx_opts(DT_SOLVER_NEWTON, DT_BACKWARD_IMPLICIT, 50, 1.0f);
+  dtTrajoptOpts oc = on;
+  oc.newton_cg = 40;
+  dtTrajopt *sn = NULL, *sc = NULL;
+  CHECK_OK(dt_trajopt_new(&f.obj, B, &on, 0, &sn));
+  CHECK_OK(dt_trajopt_new(&f.obj, B, &oc, 0, &sc));
+  if (!sn || !sc) return;
+  float x[B * FX_X], a0[B * FX_N], dL[B * FX_N], an_[B * FX_N], ac[B * FX_N];
+  int stn[B], stc[B];
+  case_data(B, 13, x, a0, dL);
+  CHECK_OK(dt_trajopt_solve(sn, B, x, a0, an_, NULL, NULL, stn));
+  CHECK_OK(dt_trajopt_solve(sc, B, x, a0, ac, NULL, NULL, stc));
+  for (int b = 0; b < B; b++) CHECK(stc[b] == DT_SOLVE_CONVERGED, "newton-cg status %d", stc[b]);
+  // both stop at |Pg| < 1e-4 on a problem with curvature >= 2 kappa: |a - a*| < 1e-4 / 4
+  for (int i = 0; i < B * FX_N; i++) CHECK_NEAR(ac[i], an_[i], 1e-4);
+  float dxn[B * FX_X], dxc[B * FX_X];
+  dt_params_zero_grad(&f.ps);
+  CHECK_OK(dt_trajopt_backward(sn, dL, dxn, NULL));
+  CHECK_OK(dt_trajopt_backward(sc, dL, dxc, NULL));
+  for (int i = 0; i < B * FX_X; i++) CHECK_NEAR(dxc[i], dxn[i], 1e-3 + 1e-3 * fabs(dxn[i]));
+  dt_trajopt_free(sn), dt_trajopt_free(sc);
+  fx_free(&f);
+}
+
 static void test_implicit_vs_fd(void) {
   for (int smooth = 1; smooth >= 0; smooth--) {
     implicit_case(DT_SOLVER_NEWTON, smooth);
@@ -366,6 +397,6 @@ static void test_implicit_equals_unroll(void) {
 int main(void) {
   static const dtTestCase cases[] = {TEST(test_unroll_vs_fd), TEST(test_truncated_vs_fd),
                                      TEST(test_truncated_is_window_unroll),
-                                     TEST(test_implicit_vs_fd), TEST(test_implicit_equals_unroll)};
+                                     TEST(test_implicit_vs_fd), TEST(test_newton_cg_matches_full_newton), TEST(test_implicit_equals_unroll)};
   return dt_test_run(cases, (int)(sizeof cases / sizeof cases[0]), "backward");
 }
