@@ -25,6 +25,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--step", type=int, default=None, help="env step to report")
+    ap.add_argument("--window", type=int, default=1,
+                    help="average each seed over its last N evaluations up to the step (default 1)")
     args = ap.parse_args()
     groups = defaultdict(dict)  # task -> algo -> {seed: (steps, returns)}
     for run in args.runs:
@@ -32,6 +34,8 @@ def main():
             continue
         cfg = read_config(run)
         groups[cfg["task"]].setdefault(cfg["algo"], {})[cfg["seed"]] = read_eval(run)
+    what = "return" if args.window == 1 else f"mean of the last {args.window} evaluations"
+    print(f"Per seed: {what}; then mean ± std over seeds.\n")
     print("| task | env steps | TD-MPC (ours) | DiffTOP (ours) | TD-MPC published (mean ± std) |")
     print("|---|---|---|---|---|")
     diffs = []
@@ -42,7 +46,12 @@ def main():
         step = args.step if args.step is not None else min(reached)
         cells, means = [], {}
         for algo in ("tdmpc", "difftop"):
-            vals = [r[s.index(step)] for s, r in algos.get(algo, {}).values() if step in s]
+            vals = []
+            for s, r in algos.get(algo, {}).values():
+                if step in s:
+                    k = s.index(step)
+                    window = r[max(0, k - args.window + 1):k + 1]
+                    vals.append(sum(window) / len(window))
             if vals:
                 m = sum(vals) / len(vals)
                 sd = math.sqrt(sum((v - m) ** 2 for v in vals) / len(vals))
