@@ -257,7 +257,7 @@ static dtStatus save_all(const char* dir, runState* r, const dtRunState* rs, int
   return st;
 }
 
-static dtStatus resume_run(const char* dir, runState* r, dtRunState* rs, int ar) {
+static dtStatus resume_run(const char* dir, runState* r, dtRunState* rs) {
   char path[1024];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
   dtStatus st = dt_rl_load_checkpoint(path, r->agent, r->replay, rs);
@@ -267,7 +267,6 @@ static dtStatus resume_run(const char* dir, runState* r, dtRunState* rs, int ar)
   r->train_csv = r->eval_csv = NULL;
   if ((st = truncate_csv(dir, "train.csv", rs->episode))) return st;
   if ((st = truncate_csv(dir, "eval.csv", (double)(rs->next_eval - 1)))) return st;
-  (void)ar;
   r->train_csv = open_csv(dir, "train.csv", "", 1);
   r->eval_csv = open_csv(dir, "eval.csv", "", 1);
   return r->train_csv && r->eval_csv ? DT_OK : dt_last_status();
@@ -286,7 +285,7 @@ dtStatus dt_rl_train_ex(const dtRLConfig* cfg, const char* run_dir, int resume,
   if (!st) {
     rs.env_rng = dt_env_rng(r.env);
     rs.eval_rng = dt_env_rng(r.eval_env);
-    if (resume) st = resume_run(run_dir, &r, &rs, ar);
+    if (resume) st = resume_run(run_dir, &r, &rs);
   }
   if (st) {
     run_free(&r);
