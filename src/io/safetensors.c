@@ -141,6 +141,17 @@ static const char* here(Parser* p, char* buf) {
   return buf;
 }
 
+// after an element: 1 if a ',' follows (consumed: another element), 0 if `close` follows
+// (consumed: the container ends), -1 otherwise (the caller reports its own context)
+static int next_item(Parser* p, char close) {
+  skip_ws(p);
+  char c = peek(p);
+  if (c != ',' && c != close) return -1;
+  p->i++;
+  return c == ',';
+}
+
+
 static dtStatus expect(Parser* p, char c, const char* where) {
   skip_ws(p);
   if (peek(p) != c) {
@@ -336,15 +347,9 @@ static dtStatus skip_object(Parser* p, int depth) {
     keys[n++] = key;
     if ((s = expect(p, ':', "after an object key")) != DT_OK) break;
     if ((s = skip_value(p, depth + 1)) != DT_OK) break;
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->i++;
-      continue;
-    }
-    if (peek(p) == '}') {
-      p->i++;
-      break;
-    }
+    int more = next_item(p, '}');
+    if (more > 0) continue;
+    if (more == 0) break;
     char b[16];
     s = perr(p, "expected ',' or '}' in an object, found %s", here(p, b));
     break;
@@ -378,15 +383,9 @@ static dtStatus skip_value(Parser* p, int depth) {
     for (;;) {
       dtStatus s = skip_value(p, depth + 1);
       if (s) return s;
-      skip_ws(p);
-      if (peek(p) == ',') {
-        p->i++;
-        continue;
-      }
-      if (peek(p) == ']') {
-        p->i++;
-        return DT_OK;
-      }
+      int more = next_item(p, ']');
+      if (more > 0) continue;
+      if (more == 0) return DT_OK;
       char b[16];
       return perr(p, "expected ',' or ']' in an array, found %s", here(p, b));
     }
@@ -428,15 +427,9 @@ static dtStatus parse_u64_array(Parser* p, uint64_t* vals, int max, int* count, 
     if (k == max) return perr(p, "tensor '%.80s': %s has more than %d entries", tensor, what, max);
     dtStatus s = parse_u64(p, &vals[k++], what, tensor);
     if (s) return s;
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->i++;
-      continue;
-    }
-    if (peek(p) == ']') {
-      p->i++;
-      break;
-    }
+    int more = next_item(p, ']');
+    if (more > 0) continue;
+    if (more == 0) break;
     char b[16];
     return perr(p, "tensor '%.80s': expected ',' or ']' in %s, found %s", tensor, what, here(p, b));
   }
@@ -506,15 +499,9 @@ static dtStatus parse_tensor(Parser* p, const char* name) {
       } else if ((s = skip_value(p, 2))) {
         return s;
       }
-      skip_ws(p);
-      if (peek(p) == ',') {
-        p->i++;
-        continue;
-      }
-      if (peek(p) == '}') {
-        p->i++;
-        break;
-      }
+      int more = next_item(p, '}');
+      if (more > 0) continue;
+      if (more == 0) break;
       char b[16];
       return perr(p, "tensor '%.80s': expected ',' or '}', found %s", name, here(p, b));
     }
@@ -559,15 +546,9 @@ static dtStatus parse_metadata(Parser* p) {
       return DT_ERR_NOMEM;
     if (st->n_meta == INT32_MAX) return perr(p, "too many metadata entries");
     st->meta[st->n_meta++] = (stMeta){key, value};
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->i++;
-      continue;
-    }
-    if (peek(p) == '}') {
-      p->i++;
-      return DT_OK;
-    }
+    int more = next_item(p, '}');
+    if (more > 0) continue;
+    if (more == 0) return DT_OK;
     char b[16];
     return perr(p, "__metadata__: expected ',' or '}', found %s", here(p, b));
   }
@@ -594,15 +575,9 @@ static dtStatus parse_header(Parser* p) {
         s = parse_tensor(p, key);
       }
       if (s) return s;
-      skip_ws(p);
-      if (peek(p) == ',') {
-        p->i++;
-        continue;
-      }
-      if (peek(p) == '}') {
-        p->i++;
-        break;
-      }
+      int more = next_item(p, '}');
+      if (more > 0) continue;
+      if (more == 0) break;
       char b[16];
       return perr(p, "expected ',' or '}' after the entry of '%.80s', found %s", key, here(p, b));
     }
