@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The MuJoCo (reacher-hard) imitation-learning comparison of docs/il.md, "MuJoCo task".
 # Usage: bash tools/il-experiments-mujoco.sh [OUT_DIR] [PHASE...]
-#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | all (default all).
+#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | mainN | extraN | all
+#   (default all).
 # Finished runs (eval.json, or train.csv + model for the selection runs) are skipped, so the
 # script resumes where it stopped. DIFFTOP_BIN picks the binary (default: a copy of
 # build/difftop under OUT_DIR/bin, so the tree can be rebuilt while it runs).
@@ -21,7 +22,7 @@ TASK=reacher-hard
 DEMOS=$OUT/$TASK-demos-n25-noise0.3-s0.hdf5
 [ -f "$DEMOS" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --noise 0.3 --out "$DEMOS"
 # epochs, fixed from the selection runs' training loss (docs/il.md) before any final evaluation
-E_BC=300 E_RES=100 E_DT=50 E_DIFF=1000 E_DT_SCRATCH=50
+E_BC=300 E_RES=100 E_DT=50 E_DIFF=400
 
 sel() {  # selection run: last 5 demos held out, training seed 0, no evaluation
   local name=$1; shift
@@ -43,10 +44,8 @@ select_phase() {
   sel bc --policy bc --epochs 300
   sel residual-bc --policy residual --base "$S/bc" --epochs 100
   sel difftop-bc --policy difftop --base "$S/bc" --epochs 100
-  sel diffusion --policy diffusion --epochs 1000
-  sel difftop-diffusion --policy difftop --base "$S/diffusion" --epochs 100
-  sel difftop-zero --policy difftop --epochs 100 init=zero
-  sel difftop-random --policy difftop --epochs 100 init=random
+  sel diffusion --policy diffusion --epochs 400
+  # DiffTOP + diffusion and the zero / N(0, 1) initialisations reuse DiffTOP + BC's epochs
 }
 main_seed() {  # BC, residual + BC, DiffTOP + BC
   local s=$1
@@ -58,17 +57,24 @@ extra_seed() {  # diffusion, DiffTOP + diffusion, zero and N(0, 1) initialisatio
   local s=$1
   run diffusion-s$s --policy diffusion --seed $s --epochs $E_DIFF
   run difftop-diffusion-s$s --policy difftop --base "$OUT/diffusion-s$s" --seed $s --epochs $E_DT
-  run difftop-zero-s$s --policy difftop --seed $s --epochs $E_DT_SCRATCH init=zero
-  run difftop-random-s$s --policy difftop --seed $s --epochs $E_DT_SCRATCH init=random
+  run difftop-zero-s$s --policy difftop --seed $s --epochs $E_DT init=zero
+  run difftop-random-s$s --policy difftop --seed $s --epochs $E_DT init=random
+}
+dart_phase() {  # the same 25 episodes without DART noise: BC only, for the noise comparison
+  local D0=$OUT/$TASK-demos-n25-noise0-s0.hdf5
+  [ -f "$D0" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --out "$D0"
+  for s in 1 2 3; do DEMOS=$D0 run bc-nonoise-s$s --policy bc --seed $s --epochs $E_BC; done
 }
 for ph in $PHASES; do
   case $ph in
     select) select_phase ;;
     main) for s in 1 2 3; do main_seed $s; done ;;
     extra) for s in 1 2 3; do extra_seed $s; done ;;
+    dart) dart_phase ;;
     main1|main2|main3) main_seed ${ph#main} ;;
     extra1|extra2|extra3) extra_seed ${ph#extra} ;;
-    all) select_phase; for s in 1 2 3; do main_seed $s; done; for s in 1 2 3; do extra_seed $s; done ;;
-    *) echo "unknown phase '$ph' (select, main, extra, mainN, extraN, all)" >&2; exit 2 ;;
+    all) select_phase; for s in 1 2 3; do main_seed $s; done; for s in 1 2 3; do extra_seed $s; done
+         dart_phase ;;
+    *) echo "unknown phase '$ph' (select, main, extra, dart, mainN, extraN, all)" >&2; exit 2 ;;
   esac
 done
