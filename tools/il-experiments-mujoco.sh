@@ -23,6 +23,9 @@ DEMOS=$OUT/$TASK-demos-n25-noise0.3-s0.hdf5
 [ -f "$DEMOS" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --noise 0.3 --out "$DEMOS"
 # epochs, fixed from the selection runs' training loss (docs/il.md) before any final evaluation
 E_BC=300 E_RES=100 E_DT=50 E_DIFF=400
+# DiffTOP + diffusion and the zero / N(0, 1) initialisations: half of DiffTOP + BC's epochs, to fit
+# the CPU budget (chosen before any of them was evaluated)
+E_DTX=25
 
 sel() {  # selection run: last 5 demos held out, training seed 0, no evaluation
   local name=$1; shift
@@ -45,7 +48,7 @@ select_phase() {
   sel residual-bc --policy residual --base "$S/bc" --epochs 100
   sel difftop-bc --policy difftop --base "$S/bc" --epochs 100
   sel diffusion --policy diffusion --epochs 400
-  # DiffTOP + diffusion and the zero / N(0, 1) initialisations reuse DiffTOP + BC's epochs
+  # DiffTOP + diffusion and the zero / N(0, 1) initialisations: no selection run (E_DTX below)
 }
 main_seed() {  # BC, residual + BC, DiffTOP + BC
   local s=$1
@@ -56,9 +59,9 @@ main_seed() {  # BC, residual + BC, DiffTOP + BC
 extra_seed() {  # diffusion, DiffTOP + diffusion, zero and N(0, 1) initialisation
   local s=$1
   run diffusion-s$s --policy diffusion --seed $s --epochs $E_DIFF
-  run difftop-diffusion-s$s --policy difftop --base "$OUT/diffusion-s$s" --seed $s --epochs $E_DT
-  run difftop-zero-s$s --policy difftop --seed $s --epochs $E_DT init=zero
-  run difftop-random-s$s --policy difftop --seed $s --epochs $E_DT init=random
+  run difftop-diffusion-s$s --policy difftop --base "$OUT/diffusion-s$s" --seed $s --epochs $E_DTX
+  run difftop-zero-s$s --policy difftop --seed $s --epochs $E_DTX init=zero
+  run difftop-random-s$s --policy difftop --seed $s --epochs $E_DTX init=random
 }
 dart_phase() {  # the same 25 episodes without DART noise: BC only, for the noise comparison
   local D0=$OUT/$TASK-demos-n25-noise0-s0.hdf5
