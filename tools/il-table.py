@@ -1,17 +1,64 @@
 #!/usr/bin/env python3
-"""Print the Push-T IL results table (markdown) from RUN_DIR/*/eval.json."""
+"""Print an IL results table (markdown) from RUN_DIR/*/eval.json.
+
+Push-T runs (the upstream metric) and DMC runs (metric "return", with the expert's return on
+the same episodes) get their own tables; run directories are named <policy>-s<seed>.
+"""
 import glob, json, os, sys, statistics as st
-root = sys.argv[1] if len(sys.argv) > 1 else "runs/il"
-rows = {}
-for f in sorted(glob.glob(os.path.join(root, "*", "eval.json"))):
-    name = os.path.basename(os.path.dirname(f))
-    base, _, seed = name.rpartition("-s")
-    e = json.load(open(f))
-    rows.setdefault(base, []).append((int(seed), e["mean_score"], e["success_rate"], e["ms_per_action"]))
-print("| policy | seeds | score (mean ± sd over seeds) | per-seed scores | success | ms/action |")
-print("|---|---|---|---|---|---|")
-for base, r in rows.items():
-    sc = [x[1] for x in r]
-    sd = st.stdev(sc) if len(sc) > 1 else 0.0
-    print(f"| {base} | {','.join(str(x[0]) for x in r)} | {st.mean(sc):.3f} ± {sd:.3f} | "
-          f"{', '.join(f'{x:.3f}' for x in sc)} | {st.mean(x[2] for x in r):.2f} | {st.mean(x[3] for x in r):.3f} |")
+
+
+def load(root):
+    rows = {}
+    for f in sorted(glob.glob(os.path.join(root, "*", "eval.json"))):
+        name = os.path.basename(os.path.dirname(f))
+        base, _, seed = name.rpartition("-s")
+        if not base or not seed.isdigit():
+            continue
+        e = json.load(open(f))
+        rows.setdefault(base, []).append((int(seed), e))
+    for r in rows.values():
+        r.sort(key=lambda x: x[0])
+    return rows
+
+
+def msd(xs):
+    return st.mean(xs), (st.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def table(rows):
+    out = []
+    pusht = {b: r for b, r in rows.items() if r[0][1].get("metric") != "return"}
+    dmc = {b: r for b, r in rows.items() if r[0][1].get("metric") == "return"}
+    if pusht:
+        out.append("| policy | seeds | score (mean ± sd over seeds) | per-seed scores | success | ms/action |")
+        out.append("|---|---|---|---|---|---|")
+        for base, r in pusht.items():
+            sc = [e["mean_score"] for _, e in r]
+            m, sd = msd(sc)
+            out.append(f"| {base} | {','.join(str(s) for s, _ in r)} | {m:.3f} ± {sd:.3f} | "
+                       f"{', '.join(f'{x:.3f}' for x in sc)} | "
+                       f"{st.mean(e['success_rate'] for _, e in r):.2f} | "
+                       f"{st.mean(e['ms_per_action'] for _, e in r):.3f} |")
+    if dmc:
+        if out:
+            out.append("")
+        tasks = sorted({e["task"] for r in dmc.values() for _, e in r})
+        out.append(f"Task {', '.join(tasks)}: mean return over {dmc[next(iter(dmc))][0][1]['episodes']} "
+                   "episodes per run; sd over training seeds; per-episode sd averaged over seeds.")
+        out.append("")
+        out.append("| policy | seeds | return (mean ± sd over seeds) | per-seed returns | "
+                   "per-episode sd | expert | ms/action |")
+        out.append("|---|---|---|---|---|---|---|")
+        for base, r in dmc.items():
+            sc = [e["mean_return"] for _, e in r]
+            m, sd = msd(sc)
+            out.append(f"| {base} | {','.join(str(s) for s, _ in r)} | {m:.1f} ± {sd:.1f} | "
+                       f"{', '.join(f'{x:.1f}' for x in sc)} | "
+                       f"{st.mean(e['sd_return'] for _, e in r):.1f} | "
+                       f"{st.mean(e['expert_return'] for _, e in r):.1f} | "
+                       f"{st.mean(e['ms_per_action'] for _, e in r):.3f} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(table(load(sys.argv[1] if len(sys.argv) > 1 else "runs/il")))

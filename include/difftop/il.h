@@ -78,6 +78,35 @@ DTAPI dtPushtDemoOpts dt_pusht_demo_default_opts(void);
 // a seed.
 DTAPI dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out);
 
+// Options of the DMC demonstration generator (tasks with an analytic expert, dt_expert_names).
+typedef struct dtDmcDemoOpts {
+  int episodes;             // demos to record (default 10)
+  uint64_t seed;            // master seed (episode seeds and noise derive from it)
+  int action_repeat;        // 0: the task's default (TD-MPC's, the one the experts are tuned for)
+  float noise;              // DART: std of Gaussian noise added to the executed action (the
+                            // recorded label stays the clean expert action); default 0
+  int verbose;              // 1: one line per episode on stderr
+} dtDmcDemoOpts;
+
+// Default DMC generator options.
+DTAPI dtDmcDemoOpts dt_dmc_demo_default_opts(void);
+
+// Roll out a task's analytic expert (dt_expert_new) for whole episodes from dt_env_reset seeds
+// at or above 2^62 (never an evaluation seed); obs key "state" (the env's observation), actions
+// in [-1, 1], rewards summed over the action repeat. env_args names the task, the action repeat
+// and the generator. Deterministic for a seed.
+DTAPI dtStatus dt_demos_generate_dmc(const char* task, const dtDmcDemoOpts* opts, dtDemoSet* out);
+
+// Copy demos [first, first + count) of src into out (a new dataset with its own normalisers,
+// fitted on the copied rows; obs_keys and env_args are kept).
+DTAPI dtStatus dt_demos_subset(const dtDemoSet* src, int first, int count, dtDemoSet* out);
+
+// The task named by a dataset's env_args ("env_name"), into name (size bytes); 0 if found.
+DTAPI int dt_demos_task(const dtDemoSet* ds, char* name, size_t size);
+
+// The action repeat recorded in a dataset's env_args (0 when absent).
+DTAPI int dt_demos_action_repeat(const dtDemoSet* ds);
+
 // Free a dataset's arrays (the struct may be reused).
 DTAPI void dt_demos_free(dtDemoSet* ds);
 
@@ -135,6 +164,8 @@ typedef struct dtILConfig {
   dtBackward backward;
   int backward_iters;
   uint64_t seed;
+  char task[64];           // environment the policy acts in ("" or "pusht": Push-T; a DMC task)
+  int action_repeat;       // DMC: simulator steps per env step (0: the task's default)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
@@ -187,6 +218,10 @@ DTAPI dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds,
 DTAPI dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B,
                                 double* loss);
 
+// Mean training loss over every row of ds without updating anything (for a held-out split);
+// the policy's random stream is restored afterwards, so training is unchanged by calling it.
+DTAPI dtStatus dt_il_loss(dtILPolicy* p, const dtDemoSet* ds, double* loss);
+
 // Actions for an observation history obs [obs_steps, obs_dim] (oldest first, raw units):
 // writes act_steps actions [act_steps, act_dim] in raw units.
 DTAPI dtStatus dt_il_act(dtILPolicy* p, const float* obs_hist, float* actions);
@@ -209,11 +244,23 @@ typedef struct dtILEvalResult {
   double success_rate;     // fraction with coverage > 0.95
   double ms_per_call;      // policy inference per call (act_steps actions)
   double ms_per_action;
+  double sd_score;         // standard deviation of the per-episode scores
 } dtILEvalResult;
 
 // Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each.
 DTAPI dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps,
                                 dtILEvalResult* res, double* scores);
+
+// Evaluation on a DMC task: episodes from dt_env_reset(env, seed0 + i), i < episodes, run to the
+// time limit at the given action repeat (0: the task's default); the policy executes act_steps
+// actions per call. mean_score = mean return, sd_score its sd over episodes, success_rate = -1.
+// The policy's obs/action dims must match the task's.
+DTAPI dtStatus dt_il_eval_dmc(dtILPolicy* p, const char* task, int action_repeat, int episodes,
+                              uint64_t seed0, dtILEvalResult* res, double* returns);
+
+// The task's analytic expert on the same episodes as dt_il_eval_dmc (for reference).
+DTAPI dtStatus dt_il_eval_expert_dmc(const char* task, int action_repeat, int episodes,
+                                     uint64_t seed0, dtILEvalResult* res, double* returns);
 
 #ifdef __cplusplus
 }

@@ -23,11 +23,51 @@ static int has_flag(int argc, char** argv, const char* name) {
   return 0;
 }
 
+// difftop demos --task DMC_TASK: the analytic expert's episodes
+static int demos_dmc(int argc, char** argv, const char* task, const char* out) {
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  const char* v;
+  char* end = NULL;
+  if ((v = opt_get(argc, argv, "--episodes"))) o.episodes = (int)strtol(v, &end, 10);
+  if (v && (*end || o.episodes < 1)) {
+    fprintf(stderr, "difftop demos: --episodes '%s' must be an integer >= 1\n", v);
+    return 2;
+  }
+  if ((v = opt_get(argc, argv, "--seed"))) o.seed = strtoull(v, NULL, 10);
+  if ((v = opt_get(argc, argv, "--action-repeat"))) o.action_repeat = atoi(v);
+  if ((v = opt_get(argc, argv, "--noise"))) o.noise = strtof(v, &end);
+  if (v && (*end || !(o.noise >= 0) || !isfinite(o.noise))) {
+    fprintf(stderr, "difftop demos: --noise '%s' must be a number >= 0\n", v);
+    return 2;
+  }
+  o.verbose = has_flag(argc, argv, "--verbose");
+  double t0 = dt_time_s();
+  dtDemoSet ds;
+  dtStatus st = dt_demos_generate_dmc(task, &o, &ds);
+  if (!st) st = dt_demos_write_hdf5(&ds, out, NULL);
+  if (st) {
+    fprintf(stderr, "difftop demos: %s\n", dt_last_error());
+    return 1;
+  }
+  double ret = 0;
+  for (int64_t t = 0; t < ds.total; t++) ret += ds.rewards[t];
+  printf("%s: %s, %d demos, %lld steps, action repeat %d, noise %g, mean return %.1f, seed %llu, %.1f s\n",
+         out, task, ds.n_demos, (long long)ds.total, dt_demos_action_repeat(&ds), (double)o.noise,
+         ret / ds.n_demos, (unsigned long long)o.seed, dt_time_s() - t0);
+  dt_demos_free(&ds);
+  return 0;
+}
+
 int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
             "                     [--keep-failures] [--verbose] --out FILE.hdf5\n"
+            "       difftop demos --task DMC_TASK [--episodes 10] [--seed S] [--noise SIGMA]\n"
+            "                     [--action-repeat N] [--verbose] --out FILE.hdf5\n"
+            "         DMC_TASK: a task with an analytic expert (cartpole-*, pendulum-swingup,\n"
+            "         reacher-easy, reacher-hard); --noise adds N(0, SIGMA^2) to the executed action\n"
+            "         while the recorded label stays the expert's (DART)\n"
             "       difftop demos --check FILE.hdf5 [--obs-keys k1,k2]   (validate and summarise)\n"
             "Expert demonstrations in robomimic's HDF5 layout (data/demo_k/{obs/state, actions,\n"
             "rewards, dones}), plus stats/{obs,actions}/{min,max} for the [-1, 1] normaliser.\n");
@@ -52,8 +92,13 @@ int cmd_demos(int argc, char** argv) {
       for (int64_t t = ds.start[d]; t < ds.start[d + 1]; t++) m = ds.rewards[t] > m ? ds.rewards[t] : m;
       succ += m;
     }
-    printf("  mean episode-max reward %.3f, mean length %.1f\n", succ / ds.n_demos,
-           (double)ds.total / ds.n_demos);
+    double ret = 0;
+    for (int64_t t = 0; t < ds.total; t++) ret += ds.rewards[t];
+    char task[64];
+    printf("  mean episode-max reward %.3f, mean return %.1f, mean length %.1f\n", succ / ds.n_demos,
+           ret / ds.n_demos, (double)ds.total / ds.n_demos);
+    if (!dt_demos_task(&ds, task, sizeof task))
+      printf("  task %s, action repeat %d\n", task, dt_demos_action_repeat(&ds));
     dt_demos_free(&ds);
     return 0;
   }
@@ -63,10 +108,7 @@ int cmd_demos(int argc, char** argv) {
     fprintf(stderr, "difftop demos: --task and --out are required\n");
     return 2;
   }
-  if (strcmp(task, "pusht")) {
-    fprintf(stderr, "difftop demos: no expert for task '%s' (known: pusht)\n", task);
-    return 2;
-  }
+  if (strcmp(task, "pusht")) return demos_dmc(argc, argv, task, out);
   dtPushtDemoOpts o = dt_pusht_demo_default_opts();
   const char* v;
   if ((v = opt_get(argc, argv, "--episodes"))) o.episodes = atoi(v);
@@ -93,22 +135,43 @@ static void il_train_usage(FILE* f) {
   fprintf(f,
           "usage: difftop il-train --demos FILE.hdf5 --policy bc|diffusion|residual|difftop --out RUN_DIR\n"
           "                        [--seed N] [--epochs N] [--base RUN_DIR] [--obs-keys k1,k2]\n"
-          "                        [--eval-episodes 50] [key=value ...]\n"
+          "                        [--eval-episodes 50] [--eval-seed 100000] [--val-demos K]\n"
+          "                        [key=value ...]\n"
           "keys: init=base|zero|random cvae=0|1 horizon obs_steps act_steps pred_steps hidden layers\n"
           "      latent_dim posterior_dim kl_weight gamma diffusion_steps ddim_steps batch lr\n"
           "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
-          "      backward_iters\n"
+          "      backward_iters task action_repeat\n"
+          "The task comes from the file's env_args (env_name). DMC tasks default to act_steps=1\n"
+          "pred_steps=1 and the demos' action repeat. --val-demos K holds out the last K demos and\n"
+          "adds their loss to train.csv (val_loss) after every epoch.\n"
           "Writes RUN_DIR/config.yaml, model.safetensors, train.csv and (with --eval-episodes > 0)\n"
-          "eval.json with the Push-T score (episode-max reward, seeds 100000..).\n");
+          "eval.json: Push-T score (episode-max reward, numpy seeds 100000..) or, on a DMC task, the\n"
+          "mean return over episodes from env seeds 100000.. with the expert's return on the same.\n");
 }
 
+typedef struct epochCtx {
+  dtCsv* csv;
+  dtILPolicy* p;
+  const dtDemoSet* val;
+} epochCtx;
+
 static void epoch_cb(void* user, const dtILEpoch* e) {
-  dtCsv* csv = user;
-  double row[4] = {e->epoch, e->loss, e->seconds, e->samples_per_s};
-  if (csv) dt_csv_row(csv, row);
-  if (e->epoch % 10 == 0 || getenv("DT_IL_VERBOSE"))
-    fprintf(stderr, "epoch %d: loss %.6f (%.2f s, %.0f samples/s)\n", e->epoch, e->loss, e->seconds,
-            e->samples_per_s);
+  epochCtx* ctx = user;
+  double vl = NAN;
+  if (ctx->val && dt_il_loss(ctx->p, ctx->val, &vl)) {
+    fprintf(stderr, "difftop il-train: validation loss: %s\n", dt_last_error());
+    vl = NAN;
+  }
+  double row[5] = {e->epoch, e->loss, e->seconds, e->samples_per_s, vl};
+  if (ctx->csv) dt_csv_row(ctx->csv, row);
+  if (e->epoch % 10 == 0 || getenv("DT_IL_VERBOSE")) {
+    if (ctx->val)
+      fprintf(stderr, "epoch %d: loss %.6f, val %.6f (%.2f s, %.0f samples/s)\n", e->epoch, e->loss, vl,
+              e->seconds, e->samples_per_s);
+    else
+      fprintf(stderr, "epoch %d: loss %.6f (%.2f s, %.0f samples/s)\n", e->epoch, e->loss, e->seconds,
+              e->samples_per_s);
+  }
 }
 
 static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
@@ -129,9 +192,84 @@ static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult
   return 0;
 }
 
+// eval.json of a DMC evaluation: the policy's returns and the expert's on the same episodes
+static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalResult* r,
+                          const double* rets, const dtILEvalResult* ex, uint64_t seed0) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/eval.json", dir);
+  FILE* f = fopen(path, "w");
+  if (!f) return 1;
+  const dtILConfig* c = dt_il_policy_config(p);
+  fprintf(f,
+          "{\"policy\": \"%s\", \"init\": %d, \"cvae\": %d, \"horizon\": %d, \"seed\": %llu, "
+          "\"task\": \"%s\", \"action_repeat\": %d, \"obs_steps\": %d, \"act_steps\": %d, "
+          "\"metric\": \"return\", \"episodes\": %d, \"seed0\": %llu, \"mean_score\": %.6f, "
+          "\"mean_return\": %.6f, \"sd_return\": %.6f, \"expert_return\": %.6f, "
+          "\"success_rate\": null, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f, \"returns\": [",
+          dt_il_kind_name(c->kind), (int)c->init, c->cvae, c->horizon, (unsigned long long)c->seed,
+          c->task, c->action_repeat, c->obs_steps, c->act_steps, r->episodes, (unsigned long long)seed0,
+          r->mean_score, r->mean_score, r->sd_score, ex->mean_score, r->ms_per_call, r->ms_per_action);
+  for (int i = 0; i < r->episodes; i++) fprintf(f, "%s%.3f", i ? ", " : "", rets[i]);
+  fprintf(f, "]}\n");
+  fclose(f);
+  return 0;
+}
+
+static int is_dmc_task(const char* task) { return task[0] && strcmp(task, "pusht"); }
+
+// evaluate on the policy's DMC task, compare with the expert, write eval.json
+static int eval_dmc_run(dtILPolicy* p, const char* dir, int episodes, uint64_t seed0) {
+  const dtILConfig* c = dt_il_policy_config(p);
+  double* rets = malloc(sizeof(double) * (size_t)episodes);
+  dtILEvalResult r, ex;
+  dtStatus st = rets ? DT_OK : DT_ERR_NOMEM;
+  if (!st) st = dt_il_eval_dmc(p, c->task, c->action_repeat, episodes, seed0, &r, rets);
+  if (!st) st = dt_il_eval_expert_dmc(c->task, c->action_repeat, episodes, seed0, &ex, NULL);
+  if (st) {
+    fprintf(stderr, "difftop: evaluation on %s: %s\n", c->task, dt_last_error());
+    free(rets);
+    return 1;
+  }
+  write_eval_dmc(dir, p, &r, rets, &ex, seed0);
+  printf("%s: %s, return %.1f ± %.1f over %d episodes (env seeds %llu..), expert %.1f, %.3f ms/action\n",
+         c->task, dt_il_kind_name(c->kind), r.mean_score, r.sd_score, r.episodes,
+         (unsigned long long)seed0, ex.mean_score, r.ms_per_action);
+  free(rets);
+  return 0;
+}
+
+// the demos' task against the config: fills c->task / action_repeat / DMC chunk defaults and
+// checks the task's dims against the data
+static dtStatus resolve_task(dtILConfig* c, const dtDemoSet* ds, int user_act, int user_pred) {
+  char dtask[64] = "";
+  dt_demos_task(ds, dtask, sizeof dtask);
+  if (c->task[0] && dtask[0] && strcmp(c->task, dtask))
+    return dt_error(DT_ERR_ARG, "task=%s given, but the demos were recorded on '%s'", c->task, dtask);
+  if (!c->task[0]) snprintf(c->task, sizeof c->task, "%s", dtask);
+  if (!is_dmc_task(c->task)) return DT_OK;
+  int ar = dt_demos_action_repeat(ds);
+  if (!c->action_repeat) c->action_repeat = ar;
+  if (ar && c->action_repeat != ar)
+    fprintf(stderr, "difftop il-train: warning: action_repeat %d, the demos used %d\n", c->action_repeat, ar);
+  if (!user_act) c->act_steps = 1;
+  if (!user_pred) c->pred_steps = c->act_steps;
+  dtEnvOpts o = dt_env_default_opts();
+  o.action_repeat = c->action_repeat;
+  dtEnv* env = NULL;
+  dtStatus st = dt_env_make(c->task, &o, &env);
+  if (st) return st;
+  int od = (int)dt_env_obs_space(env)->size, ad = (int)dt_env_action_space(env)->size;
+  if (!c->action_repeat) c->action_repeat = dt_env_action_repeat(env);
+  dt_env_free(env);
+  if (od != ds->obs_dim || ad != ds->act_dim)
+    return dt_error(DT_ERR_ARG, "the demos have obs/action dims %d/%d, task %s has %d/%d", ds->obs_dim,
+                    ds->act_dim, c->task, od, ad);
+  return DT_OK;
+}
+
 int cmd_il_train(int argc, char** argv) {
   const char *demos = NULL, *policy = NULL, *out = NULL, *seed = NULL, *epochs = NULL, *base = NULL;
-  const char *keys = NULL, *evn = NULL;
+  const char *keys = NULL, *evn = NULL, *eseed = NULL, *valn = NULL;
   char* over[64];
   int n_over = 0;
   for (int i = 1; i < argc; i++) {
@@ -144,6 +282,8 @@ int cmd_il_train(int argc, char** argv) {
                         : !strcmp(a, "--base")          ? &base
                         : !strcmp(a, "--obs-keys")      ? &keys
                         : !strcmp(a, "--eval-episodes") ? &evn
+                        : !strcmp(a, "--eval-seed")     ? &eseed
+                        : !strcmp(a, "--val-demos")     ? &valn
                                                         : NULL;
     if (slot) {
       if (i + 1 >= argc) {
@@ -167,55 +307,84 @@ int cmd_il_train(int argc, char** argv) {
     il_train_usage(stderr);
     return 2;
   }
+  int nval = valn ? atoi(valn) : 0;
+  if (nval < 0) {
+    fprintf(stderr, "difftop il-train: --val-demos must be >= 0\n");
+    return 2;
+  }
   dtILConfig c;
   dt_il_config_default(&c);
   dtStatus st = dt_il_config_set(&c, "policy", policy);
   if (!st && seed) st = dt_il_config_set(&c, "seed", seed);
   if (!st && epochs) st = dt_il_config_set(&c, "epochs", epochs);
   if (!st && base) st = dt_il_config_set(&c, "base", base);
+  int user_act = 0, user_pred = 0;
   for (int i = 0; !st && i < n_over; i++) {
     char k[128];
     const char* eq = strchr(over[i], '=');
     snprintf(k, sizeof k, "%.*s", (int)(eq - over[i]), over[i]);
+    user_act |= !strcmp(k, "act_steps");
+    user_pred |= !strcmp(k, "pred_steps");
     st = dt_il_config_set(&c, k, eq + 1);
   }
-  dtDemoSet ds;
+  dtDemoSet all, ds, val;
+  memset(&all, 0, sizeof all);
   memset(&ds, 0, sizeof ds);
-  if (!st) st = dt_demos_read_hdf5(demos, keys, &ds);
+  memset(&val, 0, sizeof val);
+  if (!st) st = dt_demos_read_hdf5(demos, keys, &all);
+  if (!st) st = resolve_task(&c, &all, user_act, user_pred);
+  if (!st && nval >= all.n_demos)
+    st = dt_error(DT_ERR_ARG, "--val-demos %d leaves no training demos (%d in %s)", nval, all.n_demos, demos);
+  if (!st && nval > 0) {
+    st = dt_demos_subset(&all, 0, all.n_demos - nval, &ds);
+    if (!st) st = dt_demos_subset(&all, all.n_demos - nval, nval, &val);
+    dt_demos_free(&all);
+  } else if (!st) {
+    ds = all;
+    memset(&all, 0, sizeof all);
+  }
   dtILPolicy* p = NULL;
   if (!st) st = dt_il_policy_new(&c, &ds, &p);
   if (st) {
     fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
+    dt_demos_free(&all);
     dt_demos_free(&ds);
+    dt_demos_free(&val);
     return 1;
   }
   mkdir(out, 0755);
   char path[1200];
   snprintf(path, sizeof path, "%s/train.csv", out);
-  const char* cols[4] = {"epoch", "loss", "seconds", "samples_per_s"};
-  dtCsv* csv = NULL;
-  if (dt_csv_open(path, cols, 4, DT_CSV_CREATE, &csv)) fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
-  fprintf(stderr, "difftop il-train: %s on %s (%d demos, %lld steps), seed %llu, %d epochs -> %s\n",
-          dt_il_kind_name(c.kind), demos, ds.n_demos, (long long)ds.total, (unsigned long long)c.seed,
-          c.epochs, out);
+  const char* cols[5] = {"epoch", "loss", "seconds", "samples_per_s", "val_loss"};
+  epochCtx ctx = {NULL, p, nval > 0 ? &val : NULL};
+  if (dt_csv_open(path, cols, nval > 0 ? 5 : 4, DT_CSV_CREATE, &ctx.csv))
+    fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
+  fprintf(stderr, "difftop il-train: %s on %s (%d demos, %lld steps%s), task %s, seed %llu, %d epochs -> %s\n",
+          dt_il_kind_name(c.kind), demos, ds.n_demos, (long long)ds.total, nval > 0 ? ", last demos held out" : "",
+          c.task[0] ? c.task : "?", (unsigned long long)c.seed, c.epochs, out);
   double t0 = dt_time_s();
-  st = dt_il_train(p, &ds, epoch_cb, csv);
+  st = dt_il_train(p, &ds, epoch_cb, &ctx);
   double secs = dt_time_s() - t0;
-  dt_csv_close(csv);
+  dt_csv_close(ctx.csv);
   if (!st) st = dt_il_policy_save(p, out);
   if (st) {
     fprintf(stderr, "difftop il-train: %s\n", dt_last_error());
     dt_il_policy_free(p);
     dt_demos_free(&ds);
+    dt_demos_free(&val);
     return 1;
   }
   printf("trained %s in %.1f s -> %s\n", dt_il_kind_name(c.kind), secs, out);
   int ne = evn ? atoi(evn) : 50;
-  if (ne > 0) {
+  int rc = 0;
+  if (ne > 0 && is_dmc_task(c.task)) {
+    rc = eval_dmc_run(p, out, ne, eseed ? strtoull(eseed, NULL, 10) : 100000);
+  } else if (ne > 0) {
     dtILEvalResult r;
     st = dt_il_eval_pusht(p, ne, 100000, 300, &r, NULL);
     if (st) {
       fprintf(stderr, "difftop il-train: evaluation: %s\n", dt_last_error());
+      rc = 1;
     } else {
       write_eval(out, p, &r, 100000, 300);
       printf("Push-T: score %.4f, success %.3f over %d episodes (seeds 100000..), %.3f ms/action\n",
@@ -224,7 +393,8 @@ int cmd_il_train(int argc, char** argv) {
   }
   dt_il_policy_free(p);
   dt_demos_free(&ds);
-  return st ? 1 : 0;
+  dt_demos_free(&val);
+  return rc;
 }
 
 
@@ -251,8 +421,8 @@ static void mark(uint8_t* img, int W, int H, int x0, int y0, int x, int y, const
 // the initial action (white) and the refined action (red). Writes FILE.png and FILE.csv.
 static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed) {
   const dtILConfig* c = dt_il_policy_config(p);
-  if (c->kind != DT_IL_DIFFTOP || !c->cvae) {
-    fprintf(stderr, "difftop il-eval: --plot-objective needs a DiffTOP policy with cvae=1\n");
+  if (c->kind != DT_IL_DIFFTOP || !c->cvae || is_dmc_task(c->task)) {
+    fprintf(stderr, "difftop il-eval: --plot-objective needs a Push-T DiffTOP policy with cvae=1\n");
     return 1;
   }
   dtPusht* sim = NULL;
@@ -339,7 +509,9 @@ int cmd_il_eval(int argc, char** argv) {
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
             "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S]  (CVAE DiffTOP)\n"
             "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
-            "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n");
+            "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n"
+            "DMC tasks (the run's config names the task): mean return over episodes from env seeds\n"
+            "seed.., next to the expert's return on the same episodes.\n");
     return argc < 2 ? 2 : 0;
   }
   const char* v;
@@ -352,6 +524,11 @@ int cmd_il_eval(int argc, char** argv) {
   const char* png = opt_get(argc, argv, "--plot-objective");
   if (!st && png) {
     int rc = plot_objective(p, png, seed0);
+    dt_il_policy_free(p);
+    return rc;
+  }
+  if (!st && is_dmc_task(dt_il_policy_config(p)->task)) {
+    int rc = eval_dmc_run(p, argv[1], episodes, seed0);
     dt_il_policy_free(p);
     return rc;
   }

@@ -10,7 +10,7 @@ static const dtCommand commands[] = {
     {"train", "train an agent: train --algo tdmpc|difftop --task NAME [--seed N] [--steps N]", cmd_train},
     {"eval", "evaluate a run: eval RUN_DIR [--checkpoint best|latest] [--episodes N]", cmd_eval},
     {"plot", "learning curves: plot RUN_DIR... [--out FILE] (PNG, published TD-MPC overlaid)", cmd_plot},
-    {"demos", "expert demonstrations: demos --task pusht --episodes N --seed S --out FILE.hdf5", cmd_demos},
+    {"demos", "expert demonstrations: demos --task pusht|DMC_TASK --episodes N --seed S --out FILE.hdf5", cmd_demos},
     {"il-train", "imitation learning: il-train --demos FILE --policy bc|diffusion|residual|difftop --out DIR", cmd_il_train},
     {"il-eval", "evaluate an IL run on Push-T: il-eval RUN_DIR [--episodes 50] [--seed 100000]", cmd_il_eval},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},

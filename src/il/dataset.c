@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Demonstration datasets in robomimic's HDF5 layout, limits normalisers and the Push-T
-// demonstration generator.
+// Demonstration datasets in robomimic's HDF5 layout, limits normalisers and the demonstration
+// generators (Push-T's sampling-MPC expert, the DMC tasks' analytic experts).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "difftop/env.h"
 #include "difftop/il.h"
 #include "difftop/pusht.h"
 
@@ -211,6 +212,151 @@ done:
   if (st) dt_demos_free(out);
   return st;
 #endif
+}
+
+//---------------------------------------------------------------------------------------------
+// DMC generator (analytic experts)
+
+dtDmcDemoOpts dt_dmc_demo_default_opts(void) {
+  dtDmcDemoOpts o;
+  memset(&o, 0, sizeof o);
+  o.episodes = 10;
+  return o;
+}
+
+dtStatus dt_demos_generate_dmc(const char* task, const dtDmcDemoOpts* opts, dtDemoSet* out) {
+  if (!task || !opts || !out) return dt_error(DT_ERR_ARG, "dt_demos_generate_dmc: NULL argument");
+  memset(out, 0, sizeof *out);
+  if (opts->episodes < 1 || opts->action_repeat < 0 || !(opts->noise >= 0) || !isfinite(opts->noise))
+    return dt_error(DT_ERR_ARG, "dt_demos_generate_dmc: episodes %d must be >= 1, action_repeat %d >= 0, "
+                    "noise %g finite and >= 0", opts->episodes, opts->action_repeat, (double)opts->noise);
+  dtExpert* ex = NULL;
+  dtEnv* env = NULL;
+  float *obs = NULL, *act = NULL, *noisy = NULL;
+  dtEnvOpts eo = dt_env_default_opts();
+  eo.action_repeat = opts->action_repeat;
+  dtStatus st = dt_env_make(task, &eo, &env);  // unknown names: the message lists the tasks
+  if (st) return st;
+  if ((st = dt_expert_new(task, opts->seed, &ex))) goto done;
+  int od = (int)dt_env_obs_space(env)->size, ad = (int)dt_env_action_space(env)->size;
+  int T = dt_env_max_steps(env), ar = dt_env_action_repeat(env);
+  if (od > DT_NORM_MAX_DIM || ad > DT_NORM_MAX_DIM) {
+    st = dt_error(DT_ERR_ARG, "dt_demos_generate_dmc: %s has %d obs / %d action dims (most %d)", task, od, ad,
+                  DT_NORM_MAX_DIM);
+    goto done;
+  }
+  if ((st = demos_alloc(out, opts->episodes, (int64_t)opts->episodes * T, od, ad))) goto done;
+  obs = malloc(sizeof(float) * (size_t)od);
+  act = malloc(sizeof(float) * (size_t)ad);
+  noisy = malloc(sizeof(float) * (size_t)ad);
+  if (!obs || !act || !noisy) {
+    st = dt_error(DT_ERR_NOMEM, "dt_demos_generate_dmc: out of memory");
+    goto done;
+  }
+  dtRng rng;
+  dt_rng_seed(&rng, opts->seed ^ 0x6a09e667f3bcc909ULL);
+  int64_t pos = 0;
+  double sum_ret = 0;
+  for (int e = 0; e < opts->episodes; e++) {
+    // episode seeds from the master stream, at or above 2^62: evaluation seeds are small
+    uint64_t ep = ((uint64_t)dt_rng_u32(&rng) << 32) | dt_rng_u32(&rng);
+    ep = (ep & ((1ULL << 62) - 1)) | (1ULL << 62);
+    if ((st = dt_env_reset(env, (int64_t)ep, obs))) goto done;
+    out->start[e] = pos;
+    out->demo_index[e] = e;
+    double ret = 0;
+    dtStepInfo info = {0};
+    for (int t = 0; t < T && !info.truncated && !info.terminated; t++) {
+      if ((st = dt_expert_act(ex, env, act))) goto done;
+      for (int j = 0; j < ad; j++) {
+        float v = act[j];
+        if (opts->noise > 0) v += opts->noise * (float)dt_rng_normal(&rng);
+        noisy[j] = v < -1 ? -1 : v > 1 ? 1 : v;
+      }
+      memcpy(out->obs + pos * od, obs, sizeof(float) * (size_t)od);
+      memcpy(out->actions + pos * ad, act, sizeof(float) * (size_t)ad);  // the clean label
+      if ((st = dt_env_step(env, noisy, ad, obs, &info))) goto done;
+      out->rewards[pos] = info.reward;
+      out->dones[pos] = (uint8_t)(info.truncated || info.terminated);
+      ret += info.reward;
+      pos++;
+    }
+    out->dones[pos - 1] = 1;
+    sum_ret += ret;
+    if (opts->verbose) fprintf(stderr, "demo %d: %lld steps, return %.1f\n", e, (long long)(pos - out->start[e]), ret);
+  }
+  out->start[opts->episodes] = pos;
+  out->total = pos;
+  snprintf(out->obs_keys, sizeof out->obs_keys, "state");
+  snprintf(out->env_args, sizeof out->env_args,
+           "{\"env_name\": \"%s\", \"type\": \"difftop-dmc\", \"env_kwargs\": {\"action_repeat\": %d, "
+           "\"max_steps\": %d, \"action\": \"[-1, 1] per actuator\", \"obs\": \"the env's state vector\"}, "
+           "\"generator\": {\"expert\": \"analytic\", \"seed\": %llu, \"noise\": %.9g, "
+           "\"labels\": \"clean expert actions\", \"mean_return\": %.3f}}",
+           task, ar, T, (unsigned long long)opts->seed, (double)opts->noise, sum_ret / opts->episodes);
+  st = demos_fit_norms(out);
+done:
+  free(obs), free(act), free(noisy);
+  dt_env_free(env);
+  dt_expert_free(ex);
+  if (st) dt_demos_free(out);
+  return st;
+}
+
+dtStatus dt_demos_subset(const dtDemoSet* src, int first, int count, dtDemoSet* out) {
+  if (!src || !out || !src->start) return dt_error(DT_ERR_ARG, "dt_demos_subset: NULL argument");
+  memset(out, 0, sizeof *out);
+  if (first < 0 || count < 1 || first + count > src->n_demos)
+    return dt_error(DT_ERR_ARG, "dt_demos_subset: demos [%d, %d) outside the dataset's %d", first,
+                    first + count, src->n_demos);
+  int64_t s0 = src->start[first], n = src->start[first + count] - s0;
+  dtStatus st = demos_alloc(out, count, n, src->obs_dim, src->act_dim);
+  if (st) return st;
+  for (int d = 0; d <= count; d++) out->start[d] = src->start[first + d] - s0;
+  for (int d = 0; d < count; d++) out->demo_index[d] = src->demo_index[first + d];
+  memcpy(out->obs, src->obs + s0 * src->obs_dim, sizeof(float) * (size_t)(n * src->obs_dim));
+  memcpy(out->actions, src->actions + s0 * src->act_dim, sizeof(float) * (size_t)(n * src->act_dim));
+  memcpy(out->rewards, src->rewards + s0, sizeof(float) * (size_t)n);
+  memcpy(out->dones, src->dones + s0, (size_t)n);
+  memcpy(out->obs_keys, src->obs_keys, sizeof out->obs_keys);
+  memcpy(out->env_args, src->env_args, sizeof out->env_args);
+  st = demos_fit_norms(out);
+  if (st) dt_demos_free(out);
+  return st;
+}
+
+// the value of "key": in a flat scan of a JSON text: a string into buf, or a number's text
+static int json_find(const char* json, const char* key, char* buf, size_t size) {
+  char pat[80];
+  snprintf(pat, sizeof pat, "\"%s\"", key);
+  const char* p = json ? strstr(json, pat) : NULL;
+  if (!p || size < 2) return 1;
+  p += strlen(pat);
+  while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+  if (*p++ != ':') return 1;
+  while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+  size_t n = 0;
+  if (*p == '"') {
+    for (p++; *p && *p != '"' && n + 1 < size; p++) buf[n++] = *p;
+    if (*p != '"') return 1;
+  } else {
+    for (; *p && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9')) && n + 1 < size; p++) buf[n++] = *p;
+  }
+  buf[n] = 0;
+  return n == 0;
+}
+
+int dt_demos_task(const dtDemoSet* ds, char* name, size_t size) {
+  if (!ds || !name || size < 1) return 1;
+  name[0] = 0;
+  return json_find(ds->env_args, "env_name", name, size);
+}
+
+int dt_demos_action_repeat(const dtDemoSet* ds) {
+  char buf[32];
+  if (!ds || json_find(ds->env_args, "action_repeat", buf, sizeof buf)) return 0;
+  int v = atoi(buf);
+  return v > 0 ? v : 0;
 }
 
 //---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "difftop/env.h"
 #include "difftop/il.h"
 #include "difftop/io.h"
 #include "difftop/pusht.h"
@@ -45,8 +46,11 @@ struct dtILPolicy {
   // scratch for training and inference (sized for max(batch, 1))
   int cap;
   float *xb, *yb, *ainit, *afinal, *dLda, *dLdx, *tmp, *tmp2;
-  // base predictions cached for the training set [total, base out_len * A]
-  float* base_cache;
+  // base predictions cached per dataset [total, base out_len * A]: slot 0 the first dataset
+  // seen (training), slot 1 any other (a held-out split)
+  float* caches[2];
+  const dtDemoSet* cache_sets[2];
+  float* base_cache;        // the slot of the dataset in use
   const dtDemoSet* cache_ds;
 };
 
@@ -105,7 +109,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"diffusion_steps", &c->diffusion_steps, 2, MAX_DDPM},
       {"ddim_steps", &c->ddim_steps, 1, MAX_DDPM}, {"epochs", &c->epochs, 0, 1000000},
       {"batch", &c->batch, 1, 65536},     {"iters", &c->iters, 1, 10000},
-      {"backward_iters", &c->backward_iters, 1, 10000}};
+      {"backward_iters", &c->backward_iters, 1, 10000},
+      {"action_repeat", &c->action_repeat, 0, 1000}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -151,6 +156,11 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
     c->backward = (dtBackward)k;
     return DT_OK;
   }
+  if (!strcmp(key, "task")) {
+    if (strlen(value) >= sizeof c->task) return dt_error(DT_ERR_ARG, "IL config: task name '%s' too long", value);
+    snprintf(c->task, sizeof c->task, "%s", value);
+    return DT_OK;
+  }
   if (!strcmp(key, "base")) {
     if (strlen(value) >= sizeof c->base) return dt_error(DT_ERR_ARG, "IL config: base path too long");
     snprintf(c->base, sizeof c->base, "%s", value);
@@ -164,13 +174,14 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
   dtStatus st = dt_config_set(cfg, "policy", dt_il_kind_name(c->kind), NULL);
   if (!st) st = dt_config_set(cfg, "base", c->base[0] ? c->base : "\"\"", NULL);
   if (!st) st = dt_config_set(cfg, "init", init_names[c->init], NULL);
+  if (!st) st = dt_config_set(cfg, "task", c->task[0] ? c->task : "\"\"", NULL);
   struct { const char* k; int v; } ints[] = {
       {"cvae", c->cvae}, {"horizon", c->horizon}, {"obs_steps", c->obs_steps},
       {"act_steps", c->act_steps}, {"pred_steps", c->pred_steps}, {"hidden", c->hidden},
       {"layers", c->layers}, {"latent_dim", c->latent_dim}, {"posterior_dim", c->posterior_dim},
       {"diffusion_steps", c->diffusion_steps}, {"ddim_steps", c->ddim_steps},
       {"epochs", c->epochs}, {"batch", c->batch}, {"iters", c->iters},
-      {"backward_iters", c->backward_iters}};
+      {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -208,6 +219,7 @@ static dtStatus config_from(dtILConfig* c, const dtConfig* cfg, int* obs_dim, in
     if (act_dim && !strcmp(k, "act_dim")) { *act_dim = atoi(v); continue; }
     if (pusht_feat && !strcmp(k, "pusht_features")) { *pusht_feat = atoi(v); continue; }
     if (!strcmp(k, "base") && (!strcmp(v, "\"\"") || !*v)) { c->base[0] = 0; continue; }
+    if (!strcmp(k, "task") && (!strcmp(v, "\"\"") || !*v)) { c->task[0] = 0; continue; }
     if (dt_il_config_set(c, k, v))
       return dt_error(dt_last_status(), "%s (from %s)", dt_last_error(), src ? src : "?");
   }
@@ -463,7 +475,7 @@ void dt_il_policy_free(dtILPolicy* p) {
   dt_tape_free(p->tape);
   dt_params_free(&p->ps);
   free(p->xb), free(p->yb), free(p->ainit), free(p->afinal), free(p->dLda), free(p->dLdx);
-  free(p->tmp), free(p->tmp2), free(p->base_cache);
+  free(p->tmp), free(p->tmp2), free(p->caches[0]), free(p->caches[1]);
   free(p);
 }
 
@@ -654,14 +666,22 @@ static void take_actions(const float* src, int Lb, int L, int A, int B, float* d
     }
 }
 
-// base chunks of dataset rows for training (cached once per dataset)
+// base chunks of dataset rows for training (cached once per dataset, two datasets at most)
 static dtStatus ensure_base_cache(dtILPolicy* p, const dtDemoSet* ds) {
-  if (!p->base || (p->base_cache && p->cache_ds == ds)) return DT_OK;
+  if (!p->base) return DT_OK;
+  for (int k = 0; k < 2; k++)
+    if (p->caches[k] && p->cache_sets[k] == ds) {
+      p->base_cache = p->caches[k];
+      p->cache_ds = ds;
+      return DT_OK;
+    }
+  int slot = p->caches[0] ? 1 : 0;
   dtILPolicy* b = p->base;
   int w = b->n;
-  free(p->base_cache);
-  p->base_cache = malloc((size_t)ds->total * w * sizeof(float));
-  if (!p->base_cache) return dt_error(DT_ERR_NOMEM, "IL: out of memory for the base-action cache");
+  free(p->caches[slot]);
+  p->cache_sets[slot] = NULL;
+  p->caches[slot] = malloc((size_t)ds->total * w * sizeof(float));
+  if (!p->caches[slot]) return dt_error(DT_ERR_NOMEM, "IL: out of memory for the base-action cache");
   float* feat = malloc((size_t)256 * b->feat_dim * sizeof(float));
   if (!feat) return dt_error(DT_ERR_NOMEM, "IL: out of memory");
   dtStatus st = alloc_scratch(b, 256);
@@ -671,9 +691,11 @@ static dtStatus ensure_base_cache(dtILPolicy* p, const dtDemoSet* ds) {
       int d = row_demo(ds, i0 + k);
       row_feat(b, ds, i0 + k, ds->start[d], feat + (size_t)k * b->feat_dim);
     }
-    st = base_predict(b, B, feat, p->base_cache + i0 * w);
+    st = base_predict(b, B, feat, p->caches[slot] + i0 * w);
   }
   free(feat);
+  p->cache_sets[slot] = st ? NULL : ds;
+  p->base_cache = st ? NULL : p->caches[slot];
   p->cache_ds = st ? NULL : ds;
   return st;
 }
@@ -717,7 +739,9 @@ static dtTensor* cvae_posterior(dtILPolicy* p, int B, const float* feat_x, const
   return dt_scale(t, kl, p->c.kl_weight);
 }
 
-dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss) {
+// the loss of a batch of rows; update = 1: backward and an Adam step (training)
+static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss,
+                          int update) {
   if (!p || !ds || !idx || B < 1) return dt_error(DT_ERR_ARG, "dt_il_train_step: bad argument");
   if (ds->obs_dim != p->obs_dim || ds->act_dim != p->act_dim)
     return dt_error(DT_ERR_ARG, "dt_il_train_step: data dims %d/%d, policy %d/%d", ds->obs_dim,
@@ -745,7 +769,7 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
     case DT_IL_BC: {
       dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, F, p->xb, "x"));
       dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
-      if (ls) st = dt_backward(t, ls, NULL);
+      if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;
     }
@@ -764,7 +788,7 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
       }
       dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, in, inp, "x"));
       dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, eps, "eps"));
-      if (ls) st = dt_backward(t, ls, NULL);
+      if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;
     }
@@ -777,7 +801,7 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
       dtTensor* x = dt_input2(t, B, F + n, in, "x");
       dtTensor* y = dt_add(t, dt_slice(t, x, 1, F, n), dt_mlp_forward(t, &p->net, x));
       dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
-      if (ls) st = dt_backward(t, ls, NULL);
+      if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;
     }
@@ -803,6 +827,10 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
         p->dLda[i] = scale * e;
       }
       l = se / ((double)B * n);
+      if (!update) {
+        if (p->c.cvae) l += p->c.kl_weight * kl;
+        break;
+      }
       if ((st = dt_trajopt_backward(p->solver, p->dLda, p->c.cvae ? p->dLdx : NULL, NULL))) break;
       if (p->c.cvae) {
         // beta KL + <dL/dz~, z~> carries the reconstruction gradient into the posterior
@@ -820,11 +848,36 @@ dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   }
   if (!st) st = dt_tape_status(t);
   if (st) return st;
-  if (!isfinite(l) || dt_params_grad_nonfinite(&p->ps))
+  if (!isfinite(l) || (update && dt_params_grad_nonfinite(&p->ps)))
     return dt_error(DT_ERR_NONFINITE, "IL %s: non-finite loss or gradient", dt_il_kind_name(p->c.kind));
-  if ((st = dt_adam_step(p->adam))) return st;
+  if (update && (st = dt_adam_step(p->adam))) return st;
   if (loss) *loss = l;
   return DT_OK;
+}
+
+dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss) {
+  return step_impl(p, ds, idx, B, loss, 1);
+}
+
+dtStatus dt_il_loss(dtILPolicy* p, const dtDemoSet* ds, double* loss) {
+  if (!p || !ds || !loss || ds->total < 1) return dt_error(DT_ERR_ARG, "dt_il_loss: bad argument");
+  dtRng saved = p->rng, saved_base = p->base ? p->base->rng : p->rng;
+  int B = p->c.batch < 256 ? p->c.batch : 256;
+  if (p->c.kind == DT_IL_DIFFTOP && B > p->solver_cap) B = p->solver_cap;
+  int64_t idx[256];
+  double sum = 0;
+  dtStatus st = DT_OK;
+  for (int64_t i0 = 0; i0 < ds->total && !st; i0 += B) {
+    int n = (int)(ds->total - i0 < B ? ds->total - i0 : B);
+    for (int k = 0; k < n; k++) idx[k] = i0 + k;
+    double l = 0;
+    st = step_impl(p, ds, idx, n, &l, 0);
+    sum += l * n;
+  }
+  p->rng = saved;
+  if (p->base) p->base->rng = saved_base;
+  if (!st) *loss = sum / (double)ds->total;
+  return st;
 }
 
 dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds, void (*cb)(void*, const dtILEpoch*), void* user) {
@@ -1012,4 +1065,90 @@ dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_s
   res->ms_per_action = res->ms_per_call / E;
   return DT_OK;
 #endif
+}
+
+//---------------------------------------------------------------------------------------------
+// DMC evaluation: mean return
+
+// roll out the policy p (or the expert ex) for episodes from dt_env_reset(seed0 + i)
+static dtStatus eval_dmc(dtILPolicy* p, dtExpert* ex, const char* task, int ar, int episodes, uint64_t seed0,
+                         dtILEvalResult* res, double* returns) {
+  if (!task || !res || episodes < 1 || (!p && !ex)) return dt_error(DT_ERR_ARG, "dt_il_eval_dmc: bad argument");
+  if (ar < 0) return dt_error(DT_ERR_ARG, "dt_il_eval_dmc: action_repeat %d < 0", ar);
+  memset(res, 0, sizeof *res);
+  dtEnvOpts o = dt_env_default_opts();
+  o.action_repeat = ar;
+  dtEnv* env = NULL;
+  dtStatus st = dt_env_make(task, &o, &env);
+  if (st) return st;
+  int od = (int)dt_env_obs_space(env)->size, ad = (int)dt_env_action_space(env)->size;
+  int To = p ? p->c.obs_steps : 1, E = p ? p->c.act_steps : 1;
+  if (p && (p->obs_dim != od || p->act_dim != ad)) {
+    dt_env_free(env);
+    return dt_error(DT_ERR_ARG, "dt_il_eval_dmc: the policy has obs/action dims %d/%d, task %s has %d/%d",
+                    p->obs_dim, p->act_dim, task, od, ad);
+  }
+  float* hist = malloc(sizeof(float) * (size_t)(To * od + od));
+  float* acts = malloc(sizeof(float) * (size_t)(E * ad + ad));
+  double* rets = malloc(sizeof(double) * (size_t)episodes);
+  if (!hist || !acts || !rets) {
+    st = dt_error(DT_ERR_NOMEM, "dt_il_eval_dmc: out of memory");
+    goto done;
+  }
+  double act_s = 0;
+  long calls = 0;
+  for (int e = 0; e < episodes && !st; e++) {
+    float* obs = hist + (size_t)To * od;  // the env's newest observation
+    if ((st = dt_env_reset(env, (int64_t)(seed0 + (uint64_t)e), obs))) break;
+    for (int k = 0; k < To; k++) memcpy(hist + (size_t)k * od, obs, sizeof(float) * (size_t)od);
+    double ret = 0;
+    dtStepInfo info = {0};
+    while (!info.truncated && !info.terminated && !st) {
+      double t0 = dt_time_s();
+      st = p ? dt_il_act(p, hist, acts) : dt_expert_act(ex, env, acts);
+      act_s += dt_time_s() - t0;
+      calls++;
+      for (int k = 0; k < E && !info.truncated && !info.terminated && !st; k++) {
+        st = dt_env_step(env, acts + (size_t)k * ad, ad, obs, &info);
+        if (st) break;
+        ret += info.reward;
+        // shift the history (oldest first) and append the new frame
+        memmove(hist, hist + od, sizeof(float) * (size_t)(To - 1) * od);
+        memcpy(hist + (size_t)(To - 1) * od, obs, sizeof(float) * (size_t)od);
+      }
+    }
+    rets[e] = ret;
+  }
+  if (!st) {
+    double sum = 0, sq = 0;
+    for (int e = 0; e < episodes; e++) sum += rets[e];
+    double mean = sum / episodes;
+    for (int e = 0; e < episodes; e++) sq += (rets[e] - mean) * (rets[e] - mean);
+    res->episodes = episodes;
+    res->mean_score = mean;
+    res->sd_score = episodes > 1 ? sqrt(sq / (episodes - 1)) : 0;
+    res->success_rate = -1;
+    res->ms_per_call = calls ? 1e3 * act_s / calls : 0;
+    res->ms_per_action = res->ms_per_call / E;
+    if (returns) memcpy(returns, rets, sizeof(double) * (size_t)episodes);
+  }
+done:
+  free(hist), free(acts), free(rets);
+  dt_env_free(env);
+  return st;
+}
+
+dtStatus dt_il_eval_dmc(dtILPolicy* p, const char* task, int action_repeat, int episodes, uint64_t seed0,
+                        dtILEvalResult* res, double* returns) {
+  if (!p) return dt_error(DT_ERR_ARG, "dt_il_eval_dmc: NULL policy");
+  return eval_dmc(p, NULL, task, action_repeat, episodes, seed0, res, returns);
+}
+
+dtStatus dt_il_eval_expert_dmc(const char* task, int action_repeat, int episodes, uint64_t seed0,
+                               dtILEvalResult* res, double* returns) {
+  dtExpert* ex = NULL;
+  dtStatus st = dt_expert_new(task, seed0, &ex);
+  if (!st) st = eval_dmc(NULL, ex, task, action_repeat, episodes, seed0, res, returns);
+  dt_expert_free(ex);
+  return st;
 }

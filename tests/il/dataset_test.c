@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Demonstration datasets: normaliser, Push-T generator determinism, HDF5 round trip and the
-// reader's validation messages.
+// Demonstration datasets: normaliser, Push-T and DMC generator determinism, subsets, HDF5 round
+// trip and the reader's validation messages.
 #include <unistd.h>
 
 #include "test.h"
@@ -25,6 +25,88 @@ static void test_normalizer(void) {
   CHECK(dt_norm_fit(&nz, x, 0, 2) == DT_ERR_ARG);
   float bad[2] = {NAN, 1};
   CHECK(dt_norm_set(&nz, 1, bad, bad + 1) == DT_ERR_ARG);
+}
+
+// DMC demos from the analytic experts: deterministic, whole episodes, clean labels with noise
+static void test_generate_dmc(void) {
+#ifdef DT_HAVE_MUJOCO
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  o.episodes = 2;
+  o.seed = 5;
+  dtDemoSet a, b, c, n;
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &a));
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &b));
+  o.noise = 0.5f;
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &n));
+  o.noise = 0;
+  o.seed = 6;
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &c));
+  CHECK(a.n_demos == 2 && a.obs_dim == 6 && a.act_dim == 2 && a.total == 500, "%d %d %d %lld", a.n_demos,
+        a.obs_dim, a.act_dim, (long long)a.total);
+  if (a.total == b.total && a.total == c.total && a.total == n.total) {
+    CHECK(!memcmp(a.obs, b.obs, (size_t)a.total * 6 * sizeof(float)));
+    CHECK(!memcmp(a.actions, b.actions, (size_t)a.total * 2 * sizeof(float)));
+    CHECK(memcmp(a.obs, c.obs, (size_t)a.total * 6 * sizeof(float)));
+    // the same episodes, the noise moved the states
+    CHECK(!memcmp(a.obs, n.obs, 6 * sizeof(float)));
+    CHECK(memcmp(a.obs, n.obs, (size_t)a.total * 6 * sizeof(float)));
+  }
+  double ret = 0;
+  for (int64_t t = 0; t < a.total; t++) ret += a.rewards[t];
+  CHECK(ret / 2 > 900, "expert return %g", ret / 2);
+  for (int64_t t = 0; t < n.total * 2; t++) CHECK(n.actions[t] >= -1 && n.actions[t] <= 1);
+  CHECK(a.dones[249] == 1 && a.dones[248] == 0 && a.dones[499] == 1);
+  char task[64];
+  CHECK(dt_demos_task(&a, task, sizeof task) == 0 && !strcmp(task, "reacher-easy"), "%s", a.env_args);
+  CHECK(dt_demos_action_repeat(&a) == 4, "%s", a.env_args);
+  CHECK(strstr(n.env_args, "\"noise\": 0.5") != NULL, "%s", n.env_args);
+  // subsets keep rows and refit the normalisers
+  dtDemoSet s;
+  CHECK_OK(dt_demos_subset(&a, 1, 1, &s));
+  CHECK(s.n_demos == 1 && s.total == 250 && s.start[0] == 0 && s.start[1] == 250);
+  if (s.total == 250) CHECK(!memcmp(s.obs, a.obs + 250 * 6, 250 * 6 * sizeof(float)));
+  CHECK(!strcmp(s.env_args, a.env_args));
+  CHECK(dt_demos_subset(&a, 1, 2, &s) == DT_ERR_ARG);
+  dt_demos_free(&s);
+  // errors: unknown task, a task without an expert, bad options
+  CHECK(dt_demos_generate_dmc("no-such-task", &o, &s) == DT_ERR_NOT_FOUND);
+  CHECK(strstr(dt_last_error(), "known") != NULL, "%s", dt_last_error());
+  CHECK(dt_demos_generate_dmc("walker-walk", &o, &s) == DT_ERR_NOT_FOUND);
+  CHECK(strstr(dt_last_error(), "no expert") != NULL, "%s", dt_last_error());
+  o.noise = NAN;
+  CHECK(dt_demos_generate_dmc("reacher-easy", &o, &s) == DT_ERR_ARG);
+  dt_demos_free(&a);
+  dt_demos_free(&b);
+  dt_demos_free(&c);
+  dt_demos_free(&n);
+#endif
+}
+
+// a DMC dataset written and read back: same rows, the task survives in env_args
+static void test_dmc_hdf5_roundtrip(void) {
+#if defined(DT_HAVE_MUJOCO) && defined(DT_HAVE_HDF5)
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  o.episodes = 1;
+  o.noise = 0.2f;
+  dtDemoSet a, r;
+  CHECK_OK(dt_demos_generate_dmc("pendulum-swingup", &o, &a));
+  char path[512];
+  snprintf(path, sizeof path, "%s/il_%d_dmc.hdf5", DT_BINARY_DIR, (int)getpid());
+  CHECK_OK(dt_demos_write_hdf5(&a, path, NULL));
+  CHECK_OK(dt_demos_read_hdf5(path, NULL, &r));
+  CHECK(r.total == a.total && r.obs_dim == 3 && r.act_dim == 1 && !strcmp(r.obs_keys, "state"));
+  if (r.total == a.total) {
+    CHECK(!memcmp(r.obs, a.obs, (size_t)a.total * 3 * sizeof(float)));
+    CHECK(!memcmp(r.actions, a.actions, (size_t)a.total * sizeof(float)));
+    CHECK(!memcmp(r.rewards, a.rewards, (size_t)a.total * sizeof(float)));
+  }
+  char task[64];
+  CHECK(!dt_demos_task(&r, task, sizeof task) && !strcmp(task, "pendulum-swingup"));
+  CHECK(dt_demos_action_repeat(&r) == 4);
+  remove(path);
+  dt_demos_free(&a);
+  dt_demos_free(&r);
+#endif
 }
 
 #if defined(DT_HAVE_HDF5) && defined(DT_HAVE_CHIPMUNK)
@@ -145,7 +227,8 @@ static void test_validation(void) {
 }
 
 DT_TEST_MAIN("il/dataset", TEST(test_normalizer), TEST(test_generate_deterministic),
-             TEST(test_hdf5_roundtrip), TEST(test_validation))
+             TEST(test_hdf5_roundtrip), TEST(test_validation), TEST(test_generate_dmc),
+             TEST(test_dmc_hdf5_roundtrip))
 #else
-DT_TEST_MAIN("il/dataset", TEST(test_normalizer))
+DT_TEST_MAIN("il/dataset", TEST(test_normalizer), TEST(test_generate_dmc), TEST(test_dmc_hdf5_roundtrip))
 #endif
