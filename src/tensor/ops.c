@@ -28,15 +28,21 @@ static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* 
   }
 }
 
-// y[m,n] += a[m,k] b[k,n]
-static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+// y[m,n] = a[m,k] b[k,n] + beta y (beta 0 or 1; y need not be initialised when 0)
+static void gemm_nn(int m, int n, int k, const float* a, const float* b, float* y, float beta) {
   if (k == 1) {
+    if (beta == 0.0f) memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
     cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
   } else if (m == 1) {
-    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 1.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, beta, y, 1);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 1.0f, y, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, beta, y, n);
   }
+}
+
+// y[m,n] += a[m,k] b[k,n]
+static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+  gemm_nn(m, n, k, a, b, y, 1.0f);
 }
 
 // y[m,n] += a[k,m]^T b[k,n]
@@ -64,6 +70,19 @@ static int needs_grad(const dtTape* t, const dtTensor* x) {
 
 static int has_dot(const dtTensor* x) { return x && x->dot; }
 
+// x's adjoint buffers for an op that writes all of them: 1 when they were just allocated
+// (uninitialised: overwrite, no zero fill), 0 when they hold sums to add to (a buffer that was
+// allocated while the other already existed is zeroed), -1 on failure
+static int claim_overwrite(dtTape* t, dtTensor* x) {
+  int fresh = dt_claim_grad(t, x);
+  if (fresh < 0) return -1;
+  int all = t->second_order ? DT_FRESH_GRAD | DT_FRESH_GDOT : DT_FRESH_GRAD;
+  if (fresh == all) return 1;
+  if (fresh & DT_FRESH_GRAD) memset(x->grad, 0, (size_t)x->size * sizeof(float));
+  if (fresh & DT_FRESH_GDOT) memset(x->gdot, 0, (size_t)x->size * sizeof(float));
+  return 0;
+}
+
 // a new node for op with inputs; it requires grad if any input does
 static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTensor* a,
                           dtTensor* b, dtTensor* c) {
@@ -80,7 +99,9 @@ static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTenso
 static dtTensor* finish(dtTape* t, dtTensor* y) {
   if (!y) return NULL;
   if (has_dot(y->src[0]) || has_dot(y->src[1]) || has_dot(y->src[2])) {
-    if (!dt_ensure_dot(t, y)) return NULL;
+    // uninitialised: every forward writes all of y->dot
+    if (!y->dot) y->dot = dt_node_floats(t, y->size, 0);
+    if (!y->dot) return NULL;
   }
   dt_op_table[y->op].forward(t, y);
   if (t->status != DT_OK) return NULL;
@@ -146,12 +167,14 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
   int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
   int so = t->second_order;
-  // gx += g W;  gx' += g' W + g W'
+  // gx += g W;  gx' += g' W + g W'  (buffers allocated here are written with beta 0)
   if (needs_grad(t, x)) {
-    if (!dt_ensure_grad(t, x)) return;
-    gemm_nn_acc(M, in, out, y->grad, W->val, x->grad);
+    int over = claim_overwrite(t, x);
+    if (over < 0) return;
+    float beta = over ? 0.0f : 1.0f;
+    gemm_nn(M, in, out, y->grad, W->val, x->grad, beta);
     if (so) {
-      gemm_nn_acc(M, in, out, y->gdot, W->val, x->gdot);
+      gemm_nn(M, in, out, y->gdot, W->val, x->gdot, beta);
       if (W->dot) gemm_nn_acc(M, in, out, y->grad, W->dot, x->gdot);
     }
   }
@@ -634,21 +657,24 @@ static void unary_forward(dtTape* t, dtTensor* y) {
 static void unary_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
   int f = y->ip[0], so = t->second_order;
-  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  if (!needs_grad(t, x)) return;
   const float *xv = x->val, *yv = y->val, *g = y->grad;
-  float* xg = x->grad;
-  if (f == DT_ELU) {
-    if (so) {
-      dt_vec_elu_backward2(xv, yv, x->dot, g, y->gdot, xg, x->gdot, y->size);
+  // ELU and tanh: one vectorised pass that overwrites adjoint buffers allocated here
+  if (f == DT_ELU || f == DT_TANH) {
+    int over = claim_overwrite(t, x);
+    if (over < 0) return;
+    if (f == DT_TANH) {
+      dt_vec_tanh_backward(yv, x->dot, g, so ? y->gdot : NULL, x->grad, so ? x->gdot : NULL,
+                           !over, y->size);
+    } else if (so) {
+      dt_vec_elu_backward2(xv, yv, x->dot, g, y->gdot, x->grad, x->gdot, !over, y->size);
     } else {
-      dt_vec_elu_backward(xv, yv, g, xg, y->size);
+      dt_vec_elu_backward(xv, yv, g, x->grad, !over, y->size);
     }
     return;
   }
-  if (f == DT_TANH) {
-    dt_vec_tanh_backward(yv, x->dot, g, so ? y->gdot : NULL, xg, so ? x->gdot : NULL, y->size);
-    return;
-  }
+  if (!dt_ensure_grad(t, x)) return;
+  float* xg = x->grad;
   for (int64_t i = 0; i < y->size; i++) {
     float d1, d2;
     unary_derivs(f, xv[i], yv[i], &d1, &d2);
@@ -1133,10 +1159,7 @@ static void lnorm_forward(dtTape* t, dtTensor* y) {
     float* hr = h + i * n;
     float r = dt_vec_lnorm_row(x->val + i * n, hr, n, y->fp[0]);
     rs[i] = r;
-    if (x->dot) {
-      memset(hd + i * n, 0, (size_t)n * sizeof(float));
-      dt_vec_lnorm_j(hr, x->dot + i * n, r, n, hd + i * n);
-    }
+    if (x->dot) dt_vec_lnorm_j(hr, x->dot + i * n, r, n, hd + i * n, 0);
     // y = h gain + bias, y' = h' gain
     if (y->ip[1])
       dt_vec_lnorm_affine(hr, hd + i * n, gain ? gain->val : NULL, bias ? bias->val : NULL,
@@ -1170,7 +1193,9 @@ static void lnorm_backward_affine(dtTape* t, dtTensor* y) {
 static void lnorm_backward(dtTape* t, dtTensor* y) {
   dtTensor *x = y->src[0], *gain = y->src[1];
   if (y->ip[1]) lnorm_backward_affine(t, y);
-  if (t->status || !needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  if (t->status || !needs_grad(t, x)) return;
+  int over = claim_overwrite(t, x);
+  if (over < 0) return;
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
   const float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
@@ -1189,10 +1214,10 @@ static void lnorm_backward(dtTape* t, dtTensor* y) {
       }
     }
     float r = rs[i];
-    dt_vec_lnorm_j(hr, u, r, n, x->grad + i * n);
+    dt_vec_lnorm_j(hr, u, r, n, x->grad + i * n, !over);
     if (!gd) continue;
     float* gxd = x->gdot + i * n;
-    dt_vec_lnorm_j(hr, ud, r, n, gxd);
+    dt_vec_lnorm_j(hr, ud, r, n, gxd, !over);
     // the terms from J's own change along x'
     if (x->dot) dt_vec_lnorm_j2(hr, hd + i * n, x->dot + i * n, u, r, n, gxd);
   }

@@ -13,35 +13,49 @@
 //---------------------------------------------------------------------------------------------
 // reductions and row updates
 //
-// Reductions keep L = 16 partial sums, element j going to lane j % L, combined in a fixed
-// tree: the order of the additions depends on n only, not on the vector width chosen at load
-// time nor on the buffers' alignment (a tape with tangents lays out memory differently from
-// one without, and both must give the same values).
+// Reductions keep 16 partial sums, element j going to lane j % 16, combined in a fixed tree:
+// the order of the additions depends on n only, not on the vector width chosen at load time
+// nor on the buffers' alignment (a tape with tangents lays out memory differently from one
+// without, and both must give the same values). The lanes are a GCC vector type: one zmm
+// register with AVX-512, two ymm or four xmm registers otherwise.
 
-enum { L = 16 };
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 
-static inline float lanes_sum(const float* acc) {
+// (macros and pointers rather than functions taking or returning v16: the SSE2 clone would
+// pass them differently from the AVX-512 one, which GCC warns about)
+
+// 16 floats from p (any alignment)
+#define ld(p) (*(const v16u*)(p))
+
+// the m < 16 floats from p in the first lanes, zeros after them
+#define ld_tail(p, m) ({ v16 t_; ld_tail_to(&t_, (p), (m)); t_; })
+static inline void ld_tail_to(v16* t, const float* p, int64_t m) {
+  for (int k = 0; k < 16; k++) (*t)[k] = k < m ? p[k] : 0.0f;
+}
+
+// the 16 lanes' sum, in a fixed tree
+#define lanes_sum(a) lanes_sum_of(&(a))
+static inline float lanes_sum_of(const v16* a) {
   float s8[8], s4[4];
-  for (int k = 0; k < 8; k++) s8[k] = acc[k] + acc[k + 8];
+  for (int k = 0; k < 8; k++) s8[k] = (*a)[k] + (*a)[k + 8];
   for (int k = 0; k < 4; k++) s4[k] = s8[k] + s8[k + 4];
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
 DT_CLONES float dt_vec_sum(const float* restrict a, int64_t n) {
-  float acc[L] = {0};
+  v16 acc = {0};
   int64_t j = 0;
-  for (; j + L <= n; j += L)
-    for (int k = 0; k < L; k++) acc[k] += a[j + k];
-  for (int k = 0; j + k < n; k++) acc[k] += a[j + k];
+  for (; j + 16 <= n; j += 16) acc += ld(a + j);
+  if (j < n) acc += ld_tail(a + j, n - j);
   return lanes_sum(acc);
 }
 
 DT_CLONES float dt_vec_dot(const float* restrict a, const float* restrict b, int64_t n) {
-  float acc[L] = {0};
+  v16 acc = {0};
   int64_t j = 0;
-  for (; j + L <= n; j += L)
-    for (int k = 0; k < L; k++) acc[k] += a[j + k] * b[j + k];
-  for (int k = 0; j + k < n; k++) acc[k] += a[j + k] * b[j + k];
+  for (; j + 16 <= n; j += 16) acc += ld(a + j) * ld(b + j);
+  if (j < n) acc += ld_tail(a + j, n - j) * ld_tail(b + j, n - j);
   return lanes_sum(acc);
 }
 
@@ -70,15 +84,25 @@ DT_CLONES float dt_vec_lnorm_row(const float* restrict x, float* restrict h, int
 }
 
 DT_CLONES void dt_vec_lnorm_j(const float* restrict h, const float* restrict v, float r, int n,
-                              float* restrict out) {
-  float s[L] = {0}, d[L] = {0};
+                              float* restrict out, int acc) {
+  v16 s = {0}, d = {0};
   int j = 0;
-  for (; j + L <= n; j += L)
-    for (int k = 0; k < L; k++) s[k] += v[j + k], d[k] += h[j + k] * v[j + k];
-  for (int k = 0; j + k < n; k++) s[k] += v[j + k], d[k] += h[j + k] * v[j + k];
+  for (; j + 16 <= n; j += 16) {
+    v16 vv = ld(v + j);
+    s += vv, d += ld(h + j) * vv;
+  }
+  if (j < n) {
+    v16 vv = ld_tail(v + j, n - j);
+    s += vv, d += ld_tail(h + j, n - j) * vv;
+  }
   float a = lanes_sum(s) / n, b = lanes_sum(d) / n;
+  if (acc) {
 #pragma omp simd
-  for (j = 0; j < n; j++) out[j] += r * (v[j] - a - h[j] * b);
+    for (j = 0; j < n; j++) out[j] += r * (v[j] - a - h[j] * b);
+  } else {
+#pragma omp simd
+    for (j = 0; j < n; j++) out[j] = r * (v[j] - a - h[j] * b);
+  }
 }
 
 DT_CLONES void dt_vec_lnorm_affine(const float* restrict h, const float* restrict hd,
@@ -107,15 +131,17 @@ DT_CLONES void dt_vec_lnorm_affine(const float* restrict h, const float* restric
 DT_CLONES void dt_vec_lnorm_j2(const float* restrict h, const float* restrict hd,
                                const float* restrict xd, const float* restrict u, float r, int n,
                                float* restrict out) {
-  float am[L] = {0}, ahu[L] = {0}, ahdu[L] = {0}, asu[L] = {0};
+  v16 am = {0}, ahu = {0}, ahdu = {0}, asu = {0};
   int j = 0;
-#define J2_ACC(k)                                                                         \
-  am[k] += h[j + k] * xd[j + k], ahu[k] += h[j + k] * u[j + k], ahdu[k] += hd[j + k] * u[j + k], \
-      asu[k] += u[j + k]
-  for (; j + L <= n; j += L)
-    for (int k = 0; k < L; k++) J2_ACC(k);
-  for (int k = 0; j + k < n; k++) J2_ACC(k);
-#undef J2_ACC
+  for (; j + 16 <= n; j += 16) {
+    v16 hv = ld(h + j), uv = ld(u + j);
+    am += hv * ld(xd + j), ahu += hv * uv, ahdu += ld(hd + j) * uv, asu += uv;
+  }
+  if (j < n) {
+    int m = n - j;
+    v16 hv = ld_tail(h + j, m), uv = ld_tail(u + j, m);
+    am += hv * ld_tail(xd + j, m), ahu += hv * uv, ahdu += ld_tail(hd + j, m) * uv, asu += uv;
+  }
   float m = lanes_sum(am) / n, hu = lanes_sum(ahu), hdu = lanes_sum(ahdu);
   float mu = lanes_sum(asu) / n, mhu = hu / n, rn = r / n;
 #pragma omp simd

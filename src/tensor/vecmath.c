@@ -32,30 +32,43 @@ DT_CLONES void dt_vec_elu_jvp(const float* restrict x, const float* restrict xd,
   }
 }
 
+// for (i < n) the body, in two copies: ACC = 1 (add into the outputs) or 0 (overwrite them)
+#define ACC_LOOP(acc, n, ...)                     \
+  do {                                            \
+    if (acc) {                                    \
+      enum { ACC = 1 };                           \
+      _Pragma("omp simd") for (int64_t i = 0; i < (n); i++) __VA_ARGS__ \
+    } else {                                      \
+      enum { ACC = 0 };                           \
+      _Pragma("omp simd") for (int64_t i = 0; i < (n); i++) __VA_ARGS__ \
+    }                                             \
+  } while (0)
+
+// out = v or out += v
+#define PUT(out, v) ((out) = ACC ? (out) + (v) : (v))
+
 DT_CLONES void dt_vec_elu_backward(const float* restrict x, const float* restrict y,
-                                   const float* restrict g, float* restrict gx, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; i++) gx[i] += x[i] > 0 ? g[i] : g[i] * (y[i] + 1.0f);
+                                   const float* restrict g, float* restrict gx, int acc,
+                                   int64_t n) {
+  ACC_LOOP(acc, n, { PUT(gx[i], x[i] > 0 ? g[i] : g[i] * (y[i] + 1.0f)); });
 }
 
 DT_CLONES void dt_vec_elu_backward2(const float* restrict x, const float* restrict y,
                                     const float* restrict xd, const float* restrict g,
                                     const float* restrict gd, float* restrict gx,
-                                    float* restrict gxd, int64_t n) {
+                                    float* restrict gxd, int acc, int64_t n) {
   if (xd) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
+    ACC_LOOP(acc, n, {
       float d = x[i] > 0 ? 1.0f : y[i] + 1.0f, d2 = x[i] > 0 ? 0.0f : d;
-      gx[i] += g[i] * d;
-      gxd[i] += gd[i] * d + g[i] * d2 * xd[i];
-    }
+      PUT(gx[i], g[i] * d);
+      PUT(gxd[i], gd[i] * d + g[i] * d2 * xd[i]);
+    });
   } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
+    ACC_LOOP(acc, n, {
       float d = x[i] > 0 ? 1.0f : y[i] + 1.0f;
-      gx[i] += g[i] * d;
-      gxd[i] += gd[i] * d;
-    }
+      PUT(gx[i], g[i] * d);
+      PUT(gxd[i], gd[i] * d);
+    });
   }
 }
 
@@ -79,23 +92,21 @@ DT_CLONES void dt_vec_tanh_jvp(const float* restrict x, const float* restrict xd
 
 DT_CLONES void dt_vec_tanh_backward(const float* restrict y, const float* restrict xd,
                                     const float* restrict g, const float* restrict gd,
-                                    float* restrict gx, float* restrict gxd, int64_t n) {
+                                    float* restrict gx, float* restrict gxd, int acc,
+                                    int64_t n) {
   if (!gd) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) gx[i] += g[i] * (1.0f - y[i] * y[i]);
+    ACC_LOOP(acc, n, { PUT(gx[i], g[i] * (1.0f - y[i] * y[i])); });
   } else if (xd) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
+    ACC_LOOP(acc, n, {
       float d = 1.0f - y[i] * y[i];
-      gx[i] += g[i] * d;
-      gxd[i] += gd[i] * d + g[i] * (-2.0f * y[i] * d) * xd[i];
-    }
+      PUT(gx[i], g[i] * d);
+      PUT(gxd[i], gd[i] * d + g[i] * (-2.0f * y[i] * d) * xd[i]);
+    });
   } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
+    ACC_LOOP(acc, n, {
       float d = 1.0f - y[i] * y[i];
-      gx[i] += g[i] * d;
-      gxd[i] += gd[i] * d;
-    }
+      PUT(gx[i], g[i] * d);
+      PUT(gxd[i], gd[i] * d);
+    });
   }
 }

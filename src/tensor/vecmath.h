@@ -11,12 +11,15 @@ void dt_vec_elu(const float* x, float* y, int64_t n);
 // y = elu(x) and y' = elu'(x) x' in one pass.
 void dt_vec_elu_jvp(const float* x, const float* xd, float* y, float* yd, int64_t n);
 
+// The backward kernels add into gx (and gx') when acc != 0 and overwrite them when acc == 0.
+
 // gx += g * elu'(x), with elu'(x) = y + 1 for x <= 0.
-void dt_vec_elu_backward(const float* x, const float* y, const float* g, float* gx, int64_t n);
+void dt_vec_elu_backward(const float* x, const float* y, const float* g, float* gx, int acc,
+                         int64_t n);
 
 // gx += g f'(x) and gx' += g' f'(x) + g f''(x) x' for ELU (xd may be NULL: no x' term).
 void dt_vec_elu_backward2(const float* x, const float* y, const float* xd, const float* g,
-                          const float* gd, float* gx, float* gxd, int64_t n);
+                          const float* gd, float* gx, float* gxd, int acc, int64_t n);
 
 // y = tanh(x).
 void dt_vec_tanh(const float* x, float* y, int64_t n);
@@ -26,7 +29,7 @@ void dt_vec_tanh_jvp(const float* x, const float* xd, float* y, float* yd, int64
 
 // gx += g (1 - y^2); with gd, gx' += g' (1 - y^2) - 2 g y (1 - y^2) x' (xd may be NULL).
 void dt_vec_tanh_backward(const float* y, const float* xd, const float* g, const float* gd,
-                          float* gx, float* gxd, int64_t n);
+                          float* gx, float* gxd, int acc, int64_t n);
 
 // sum of a[0..n).
 float dt_vec_sum(const float* a, int64_t n);
@@ -46,8 +49,9 @@ void dt_vec_fma(float* y, const float* a, const float* b, int64_t n);
 // one layer-norm row: h = (x - mean) r with r = (var + eps)^-1/2 (returned).
 float dt_vec_lnorm_row(const float* x, float* h, int n, float eps);
 
-// out += J v = r (v - mean(v) - h mean(h v)), J the normalisation's Jacobian at h.
-void dt_vec_lnorm_j(const float* h, const float* v, float r, int n, float* out);
+// out += J v = r (v - mean(v) - h mean(h v)), J the normalisation's Jacobian at h
+// (out = J v when acc == 0).
+void dt_vec_lnorm_j(const float* h, const float* v, float r, int n, float* out, int acc);
 
 // y = h gain + bias and (yd non-NULL) y' = h' gain; gain or bias may be NULL, not both.
 void dt_vec_lnorm_affine(const float* h, const float* hd, const float* gain, const float* bias,
