@@ -30,8 +30,11 @@ static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* 
 
 // y[m,n] = a[m,k] b[k,n] + beta y (beta 0 or 1; y need not be initialised when 0)
 static void gemm_nn(int m, int n, int k, const float* a, const float* b, float* y, float beta) {
-  if (k == 1) {
-    if (beta == 0.0f) memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
+  if (k == 1 && beta == 0.0f) {
+    // an outer product written directly (no zero fill + rank-1 update)
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) y[(size_t)i * n + j] = a[i] * b[j];
+  } else if (k == 1) {
     cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
   } else if (m == 1) {
     cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, beta, y, 1);
