@@ -1158,15 +1158,23 @@ static void lnorm_forward(dtTape* t, dtTensor* y) {
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
   float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
+  const float *gv = gain ? gain->val : NULL, *bv = bias ? bias->val : NULL;
   for (int64_t i = 0; i < rows; i++) {
+    // h, and y = h gain + bias when they are given
     float* hr = h + i * n;
-    float r = dt_vec_lnorm_row(x->val + i * n, hr, n, y->fp[0]);
+    float r = dt_vec_lnorm_row(x->val + i * n, hr, gv, bv, y->ip[1] ? y->val + i * n : NULL, n,
+                               y->fp[0]);
     rs[i] = r;
-    if (x->dot) dt_vec_lnorm_j(hr, x->dot + i * n, r, n, hd + i * n, 0);
-    // y = h gain + bias, y' = h' gain
-    if (y->ip[1])
-      dt_vec_lnorm_affine(hr, hd + i * n, gain ? gain->val : NULL, bias ? bias->val : NULL,
-                          y->val + i * n, y->dot ? y->dot + i * n : NULL, n);
+    if (!x->dot) continue;
+    // h' = J x', y' = h' gain
+    float* hdr = hd + i * n;
+    dt_vec_lnorm_j(hr, x->dot + i * n, r, n, hdr, 0);
+    if (!y->ip[1]) continue;
+    if (gv) {
+      dt_vec_mul(y->dot + i * n, hdr, gv, n);
+    } else {
+      memcpy(y->dot + i * n, hdr, (size_t)n * sizeof(float));
+    }
   }
 }
 

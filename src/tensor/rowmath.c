@@ -43,22 +43,6 @@ static inline float lanes_sum_of(const v16* a) {
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-DT_CLONES float dt_vec_sum(const float* restrict a, int64_t n) {
-  v16 acc = {0};
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) acc += ld(a + j);
-  if (j < n) acc += ld_tail(a + j, n - j);
-  return lanes_sum(acc);
-}
-
-DT_CLONES float dt_vec_dot(const float* restrict a, const float* restrict b, int64_t n) {
-  v16 acc = {0};
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) acc += ld(a + j) * ld(b + j);
-  if (j < n) acc += ld_tail(a + j, n - j) * ld_tail(b + j, n - j);
-  return lanes_sum(acc);
-}
-
 DT_CLONES void dt_vec_add(float* restrict y, const float* restrict a, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) y[i] += a[i];
@@ -73,13 +57,52 @@ DT_CLONES void dt_vec_fma(float* restrict y, const float* restrict a, const floa
 //---------------------------------------------------------------------------------------------
 // layer normalisation rows (see lnorm in ops.c)
 
-DT_CLONES float dt_vec_lnorm_row(const float* restrict x, float* restrict h, int n, float eps) {
-  float mu = dt_vec_sum(x, n) / n;
+// three passes over the row: the sum; the centred values and their squares; the scaling
+// (with the affine output)
+DT_CLONES float dt_vec_lnorm_row(const float* restrict x, float* restrict h,
+                                 const float* restrict gain, const float* restrict bias,
+                                 float* restrict y, int n, float eps) {
+  v16 s = {0}, q = {0};
+  int j = 0;
+  for (; j + 16 <= n; j += 16) s += ld(x + j);
+  if (j < n) s += ld_tail(x + j, n - j);
+  float mu = lanes_sum(s) / n;
+  for (j = 0; j + 16 <= n; j += 16) {
+    v16 c = ld(x + j) - mu;
+    *(v16u*)(h + j) = c;
+    q += c * c;
+  }
+  if (j < n) {
+    for (int k = j; k < n; k++) h[k] = x[k] - mu;
+    v16 c = ld_tail(h + j, n - j);
+    q += c * c;
+  }
+  float r = 1.0f / sqrtf(lanes_sum(q) / n + eps);
+  if (!y) {
 #pragma omp simd
-  for (int j = 0; j < n; j++) h[j] = x[j] - mu;
-  float r = 1.0f / sqrtf(dt_vec_dot(h, h, n) / n + eps);
+    for (j = 0; j < n; j++) h[j] *= r;
+  } else if (gain && bias) {
 #pragma omp simd
-  for (int j = 0; j < n; j++) h[j] *= r;
+    for (j = 0; j < n; j++) {
+      float v = h[j] * r;
+      h[j] = v;
+      y[j] = v * gain[j] + bias[j];
+    }
+  } else if (gain) {
+#pragma omp simd
+    for (j = 0; j < n; j++) {
+      float v = h[j] * r;
+      h[j] = v;
+      y[j] = v * gain[j];
+    }
+  } else {
+#pragma omp simd
+    for (j = 0; j < n; j++) {
+      float v = h[j] * r;
+      h[j] = v;
+      y[j] = bias ? v + bias[j] : v;
+    }
+  }
   return r;
 }
 
@@ -102,29 +125,6 @@ DT_CLONES void dt_vec_lnorm_j(const float* restrict h, const float* restrict v, 
   } else {
 #pragma omp simd
     for (j = 0; j < n; j++) out[j] = r * (v[j] - a - h[j] * b);
-  }
-}
-
-DT_CLONES void dt_vec_lnorm_affine(const float* restrict h, const float* restrict hd,
-                                   const float* restrict gain, const float* restrict bias,
-                                   float* restrict y, float* restrict yd, int n) {
-  if (gain && bias) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) y[j] = h[j] * gain[j] + bias[j];
-  } else if (gain) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) y[j] = h[j] * gain[j];
-  } else {
-#pragma omp simd
-    for (int j = 0; j < n; j++) y[j] = h[j] + bias[j];
-  }
-  if (!yd) return;
-  if (gain) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) yd[j] = hd[j] * gain[j];
-  } else {
-#pragma omp simd
-    for (int j = 0; j < n; j++) yd[j] = hd[j];
   }
 }
 

@@ -31,12 +31,6 @@ void dt_vec_tanh_jvp(const float* x, const float* xd, float* y, float* yd, int64
 void dt_vec_tanh_backward(const float* y, const float* xd, const float* g, const float* gd,
                           float* gx, float* gxd, int acc, int64_t n);
 
-// sum of a[0..n).
-float dt_vec_sum(const float* a, int64_t n);
-
-// sum of a[i] b[i].
-float dt_vec_dot(const float* a, const float* b, int64_t n);
-
 // y += a.
 void dt_vec_add(float* y, const float* a, int64_t n);
 
@@ -46,16 +40,14 @@ void dt_vec_mul(float* y, const float* a, const float* b, int64_t n);
 // y += a * b elementwise.
 void dt_vec_fma(float* y, const float* a, const float* b, int64_t n);
 
-// one layer-norm row: h = (x - mean) r with r = (var + eps)^-1/2 (returned).
-float dt_vec_lnorm_row(const float* x, float* h, int n, float eps);
+// one layer-norm row: h = (x - mean) r with r = (var + eps)^-1/2 (returned); when y is given,
+// also y = h gain + bias (gain or bias may be NULL).
+float dt_vec_lnorm_row(const float* x, float* h, const float* gain, const float* bias, float* y,
+                       int n, float eps);
 
 // out += J v = r (v - mean(v) - h mean(h v)), J the normalisation's Jacobian at h
 // (out = J v when acc == 0).
 void dt_vec_lnorm_j(const float* h, const float* v, float r, int n, float* out, int acc);
-
-// y = h gain + bias and (yd non-NULL) y' = h' gain; gain or bias may be NULL, not both.
-void dt_vec_lnorm_affine(const float* h, const float* hd, const float* gain, const float* bias,
-                         float* y, float* yd, int n);
 
 // out += the change of J u along x': -r m J u - (r/n) (h' (h.u) + h (h'.u)), m = mean(h x').
 void dt_vec_lnorm_j2(const float* h, const float* hd, const float* xd, const float* u, float r,
