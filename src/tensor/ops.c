@@ -28,15 +28,24 @@ static void gemm_nt(int m, int n, int k, const float* a, const float* b, float* 
   }
 }
 
-// y[m,n] += a[m,k] b[k,n]
-static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
-  if (k == 1) {
+// y[m,n] = a[m,k] b[k,n] + beta y (beta 0 or 1; y need not be initialised when 0)
+static void gemm_nn(int m, int n, int k, const float* a, const float* b, float* y, float beta) {
+  if (k == 1 && beta == 0.0f) {
+    // an outer product written directly (no zero fill + rank-1 update)
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) y[(size_t)i * n + j] = a[i] * b[j];
+  } else if (k == 1) {
     cblas_sger(CblasRowMajor, m, n, 1.0f, a, 1, b, 1, y, n);
   } else if (m == 1) {
-    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 1.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, beta, y, 1);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 1.0f, y, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, beta, y, n);
   }
+}
+
+// y[m,n] += a[m,k] b[k,n]
+static void gemm_nn_acc(int m, int n, int k, const float* a, const float* b, float* y) {
+  gemm_nn(m, n, k, a, b, y, 1.0f);
 }
 
 // y[m,n] += a[k,m]^T b[k,n]
@@ -64,6 +73,19 @@ static int needs_grad(const dtTape* t, const dtTensor* x) {
 
 static int has_dot(const dtTensor* x) { return x && x->dot; }
 
+// x's adjoint buffers for an op that writes all of them: 1 when they were just allocated
+// (uninitialised: overwrite, no zero fill), 0 when they hold sums to add to (a buffer that was
+// allocated while the other already existed is zeroed), -1 on failure
+static int claim_overwrite(dtTape* t, dtTensor* x) {
+  int fresh = dt_claim_grad(t, x);
+  if (fresh < 0) return -1;
+  int all = t->second_order ? DT_FRESH_GRAD | DT_FRESH_GDOT : DT_FRESH_GRAD;
+  if (fresh == all) return 1;
+  if (fresh & DT_FRESH_GRAD) memset(x->grad, 0, (size_t)x->size * sizeof(float));
+  if (fresh & DT_FRESH_GDOT) memset(x->gdot, 0, (size_t)x->size * sizeof(float));
+  return 0;
+}
+
 // a new node for op with inputs; it requires grad if any input does
 static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTensor* a,
                           dtTensor* b, dtTensor* c) {
@@ -80,7 +102,9 @@ static dtTensor* new_node(dtTape* t, int op, int ndim, const int* shape, dtTenso
 static dtTensor* finish(dtTape* t, dtTensor* y) {
   if (!y) return NULL;
   if (has_dot(y->src[0]) || has_dot(y->src[1]) || has_dot(y->src[2])) {
-    if (!dt_ensure_dot(t, y)) return NULL;
+    // uninitialised: every forward writes all of y->dot
+    if (!y->dot) y->dot = dt_node_floats(t, y->size, 0);
+    if (!y->dot) return NULL;
   }
   dt_op_table[y->op].forward(t, y);
   if (t->status != DT_OK) return NULL;
@@ -132,13 +156,13 @@ static void linear_forward(dtTape* t, dtTensor* y) {
   gemm_nt(M, out, in, x->val, W->val, y->val, b ? 1.0f : 0.0f);
   // y' = x' W^T + x W'^T + b'
   if (y->dot) {
-    memset(y->dot, 0, (size_t)y->size * sizeof(float));
-    if (x->dot) gemm_nt_acc(M, out, in, x->dot, W->val, y->dot);
-    if (W->dot) gemm_nt_acc(M, out, in, x->val, W->dot, y->dot);
-    if (b && b->dot) {
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < out; j++) y->dot[i * out + j] += b->dot[j];
-    }
+    // the first product overwrites (beta 0): no zero fill
+    float beta = 0.0f;
+    if (x->dot) gemm_nt(M, out, in, x->dot, W->val, y->dot, beta), beta = 1.0f;
+    if (W->dot) gemm_nt(M, out, in, x->val, W->dot, y->dot, beta), beta = 1.0f;
+    if (beta == 0.0f) memset(y->dot, 0, (size_t)y->size * sizeof(float));
+    if (b && b->dot)
+      for (int i = 0; i < M; i++) dt_vec_add(y->dot + (size_t)i * out, b->dot, out);
   }
 }
 
@@ -146,12 +170,14 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
   int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
   int so = t->second_order;
-  // gx += g W;  gx' += g' W + g W'
+  // gx += g W;  gx' += g' W + g W'  (buffers allocated here are written with beta 0)
   if (needs_grad(t, x)) {
-    if (!dt_ensure_grad(t, x)) return;
-    gemm_nn_acc(M, in, out, y->grad, W->val, x->grad);
+    int over = claim_overwrite(t, x);
+    if (over < 0) return;
+    float beta = over ? 0.0f : 1.0f;
+    gemm_nn(M, in, out, y->grad, W->val, x->grad, beta);
     if (so) {
-      gemm_nn_acc(M, in, out, y->gdot, W->val, x->gdot);
+      gemm_nn(M, in, out, y->gdot, W->val, x->gdot, beta);
       if (W->dot) gemm_nn_acc(M, in, out, y->grad, W->dot, x->gdot);
     }
   }
@@ -169,12 +195,9 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   if (b && needs_grad(t, b)) {
     if (!dt_ensure_grad(t, b)) return;
     if (first || !(b->flags & DT_PARAM))
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < out; j++) b->grad[j] += y->grad[i * out + j];
-    if (so) {
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < out; j++) b->gdot[j] += y->gdot[i * out + j];
-    }
+      for (int i = 0; i < M; i++) dt_vec_add(b->grad, y->grad + (size_t)i * out, out);
+    if (so)
+      for (int i = 0; i < M; i++) dt_vec_add(b->gdot, y->gdot + (size_t)i * out, out);
   }
 }
 
@@ -610,15 +633,18 @@ static void unary_forward(dtTape* t, dtTensor* y) {
   const float* xd = y->src[0]->dot;
   float* yv = y->val;
   int f = y->ip[0];
-  if (f == DT_ELU) {
-    dt_vec_elu(xv, yv, y->size);
-  } else if (f == DT_TANH) {
-    dt_vec_tanh(xv, yv, y->size);
-  } else {
-    for (int64_t i = 0; i < y->size; i++) {
-      float d1, d2;
-      unary_eval(f, xv[i], &yv[i], &d1, &d2);
+  // ELU and tanh: value and tangent in one vectorised pass
+  if (f == DT_ELU || f == DT_TANH) {
+    if (y->dot) {
+      (f == DT_ELU ? dt_vec_elu_jvp : dt_vec_tanh_jvp)(xv, xd, yv, y->dot, y->size);
+    } else {
+      (f == DT_ELU ? dt_vec_elu : dt_vec_tanh)(xv, yv, y->size);
     }
+    return;
+  }
+  for (int64_t i = 0; i < y->size; i++) {
+    float d1, d2;
+    unary_eval(f, xv[i], &yv[i], &d1, &d2);
   }
   // y' = f'(x) x'
   if (y->dot) {
@@ -633,20 +659,30 @@ static void unary_forward(dtTape* t, dtTensor* y) {
 // gx += g f'(x);  gx' += g' f'(x) + g f''(x) x'
 static void unary_backward(dtTape* t, dtTensor* y) {
   dtTensor* x = y->src[0];
-  int f = y->ip[0];
-  if (!needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  int f = y->ip[0], so = t->second_order;
+  if (!needs_grad(t, x)) return;
   const float *xv = x->val, *yv = y->val, *g = y->grad;
-  float* xg = x->grad;
-  if (f == DT_ELU && !t->second_order) {
-    dt_vec_elu_backward(xv, yv, g, xg, y->size);
+  // ELU and tanh: one vectorised pass that overwrites adjoint buffers allocated here
+  if (f == DT_ELU || f == DT_TANH) {
+    int over = claim_overwrite(t, x);
+    if (over < 0) return;
+    if (f == DT_TANH) {
+      dt_vec_tanh_backward(yv, x->dot, g, so ? y->gdot : NULL, x->grad, so ? x->gdot : NULL,
+                           !over, y->size);
+    } else if (so) {
+      dt_vec_elu_backward2(xv, yv, x->dot, g, y->gdot, x->grad, x->gdot, !over, y->size);
+    } else {
+      dt_vec_elu_backward(xv, yv, g, x->grad, !over, y->size);
+    }
     return;
   }
+  if (!dt_ensure_grad(t, x)) return;
+  float* xg = x->grad;
   for (int64_t i = 0; i < y->size; i++) {
     float d1, d2;
     unary_derivs(f, xv[i], yv[i], &d1, &d2);
     xg[i] += g[i] * d1;
-    if (t->second_order)
-      x->gdot[i] += y->gdot[i] * d1 + (x->dot ? g[i] * d2 * x->dot[i] : 0.0f);
+    if (so) x->gdot[i] += y->gdot[i] * d1 + (x->dot ? g[i] * d2 * x->dot[i] : 0.0f);
   }
 }
 
@@ -1107,24 +1143,6 @@ dtTensor* dt_custom(dtTape* t, dtTensor* a, dtTensor* x, const dtScalarFn* fn) {
 // and along a tangent x' (with h' = J x' and m = mean(h x')) the adjoint tangent of J u is
 //   J u' - r m (J u) - (r/n) (h' (h.u) + h (h'.u)),   where u = g * gain is h's adjoint.
 
-// row sums in float, in loops the compiler vectorises (as PyTorch's float kernels)
-static inline float row_sum(const float* v, int n) {
-  float acc = 0;
-  for (int j = 0; j < n; j++) acc += v[j];
-  return acc;
-}
-
-static inline float row_dot(const float* a, const float* b, int n) {
-  float acc = 0;
-  for (int j = 0; j < n; j++) acc += a[j] * b[j];
-  return acc;
-}
-
-static inline void lnorm_apply_j(const float* h, const float* v, float r, int n, float* out) {
-  float a = row_sum(v, n) / n, b = row_dot(h, v, n) / n;
-  for (int j = 0; j < n; j++) out[j] += r * (v[j] - a - h[j] * b);
-}
-
 // the row buffers of a node: h and h' (the output itself when there is no gain or bias)
 static float* lnorm_h(dtTensor* y) {
   return y->ip[1] ? (float*)y->aux + y->ip[2] : y->val;
@@ -1133,32 +1151,30 @@ static float* lnorm_hdot(dtTensor* y) {
   return y->ip[1] ? (float*)y->aux + y->ip[2] + y->size : y->dot;
 }
 
+// the row kernels (two-pass mean and centred variance, J v, J's change) are in vecmath.c
 static void lnorm_forward(dtTape* t, dtTensor* y) {
   (void)t;
   const dtTensor *x = y->src[0], *gain = y->src[1], *bias = y->src[2];
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
   float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
+  const float *gv = gain ? gain->val : NULL, *bv = bias ? bias->val : NULL;
   for (int64_t i = 0; i < rows; i++) {
-    const float* xr = x->val + i * n;
+    // h, and y = h gain + bias when they are given
     float* hr = h + i * n;
-    // two passes: the mean, then the centred second moment
-    float mu = row_sum(xr, n) / n;
-    for (int j = 0; j < n; j++) hr[j] = xr[j] - mu;
-    float r = 1.0f / sqrtf(row_dot(hr, hr, n) / n + y->fp[0]);
+    float r = dt_vec_lnorm_row(x->val + i * n, hr, gv, bv, y->ip[1] ? y->val + i * n : NULL, n,
+                               y->fp[0]);
     rs[i] = r;
-    for (int j = 0; j < n; j++) hr[j] *= r;
-    if (x->dot) {
-      memset(hd + i * n, 0, (size_t)n * sizeof(float));
-      lnorm_apply_j(hr, x->dot + i * n, r, n, hd + i * n);
-    }
+    if (!x->dot) continue;
+    // h' = J x', y' = h' gain
+    float* hdr = hd + i * n;
+    dt_vec_lnorm_j(hr, x->dot + i * n, r, n, hdr, 0);
     if (!y->ip[1]) continue;
-    // y = h gain + bias, y' = h' gain
-    float* yr = y->val + i * n;
-    for (int j = 0; j < n; j++)
-      yr[j] = hr[j] * (gain ? gain->val[j] : 1.0f) + (bias ? bias->val[j] : 0.0f);
-    if (y->dot)
-      for (int j = 0; j < n; j++) y->dot[i * n + j] = hd[i * n + j] * (gain ? gain->val[j] : 1.0f);
+    if (gv) {
+      dt_vec_mul(y->dot + i * n, hdr, gv, n);
+    } else {
+      memcpy(y->dot + i * n, hdr, (size_t)n * sizeof(float));
+    }
   }
 }
 
@@ -1169,52 +1185,52 @@ static void lnorm_backward_affine(dtTape* t, dtTensor* y) {
   int64_t rows = n ? y->size / n : 0;
   const float *h = lnorm_h(y), *hd = lnorm_hdot(y), *xd = y->src[0]->dot;
   if (gain && needs_grad(t, gain) && dt_ensure_grad(t, gain)) {
-    for (int64_t i = 0; i < rows; i++)
-      for (int j = 0; j < n; j++) {
-        gain->grad[j] += y->grad[i * n + j] * h[i * n + j];
-        if (so) gain->gdot[j] += y->gdot[i * n + j] * h[i * n + j] + (xd ? y->grad[i * n + j] * hd[i * n + j] : 0.0f);
+    for (int64_t i = 0; i < rows; i++) {
+      dt_vec_fma(gain->grad, y->grad + i * n, h + i * n, n);
+      if (so) {
+        dt_vec_fma(gain->gdot, y->gdot + i * n, h + i * n, n);
+        if (xd) dt_vec_fma(gain->gdot, y->grad + i * n, hd + i * n, n);
       }
+    }
   }
   if (bias && needs_grad(t, bias) && dt_ensure_grad(t, bias)) {
-    for (int64_t i = 0; i < rows; i++)
-      for (int j = 0; j < n; j++) {
-        bias->grad[j] += y->grad[i * n + j];
-        if (so) bias->gdot[j] += y->gdot[i * n + j];
-      }
+    for (int64_t i = 0; i < rows; i++) {
+      dt_vec_add(bias->grad, y->grad + i * n, n);
+      if (so) dt_vec_add(bias->gdot, y->gdot + i * n, n);
+    }
   }
 }
 
 static void lnorm_backward(dtTape* t, dtTensor* y) {
   dtTensor *x = y->src[0], *gain = y->src[1];
   if (y->ip[1]) lnorm_backward_affine(t, y);
-  if (t->status || !needs_grad(t, x) || !dt_ensure_grad(t, x)) return;
+  if (t->status || !needs_grad(t, x)) return;
+  int over = claim_overwrite(t, x);
+  if (over < 0) return;
   int n = y->ip[0];
   int64_t rows = n ? y->size / n : 0;
   const float *rs = y->aux, *h = lnorm_h(y), *hd = lnorm_hdot(y);
   // h's adjoint u = g gain (and its tangent u' = g' gain), in two row buffers after the rest
-  float* u = (float*)y->aux + y->ip[3];
-  float* ud = u + n;
+  float* ub = (float*)y->aux + y->ip[3];
+  float* udb = ub + n;
   for (int64_t i = 0; i < rows; i++) {
     const float *hr = h + i * n, *g = y->grad + i * n, *gd = t->second_order ? y->gdot + i * n : NULL;
-    for (int j = 0; j < n; j++) {
-      float w = gain ? gain->val[j] : 1.0f;
-      u[j] = g[j] * w;
-      if (gd) ud[j] = gd[j] * w;
+    const float *u = g, *ud = gd;
+    if (gain) {
+      dt_vec_mul(ub, g, gain->val, n);
+      u = ub;
+      if (gd) {
+        dt_vec_mul(udb, gd, gain->val, n);
+        ud = udb;
+      }
     }
     float r = rs[i];
-    lnorm_apply_j(hr, u, r, n, x->grad + i * n);
+    dt_vec_lnorm_j(hr, u, r, n, x->grad + i * n, !over);
     if (!gd) continue;
     float* gxd = x->gdot + i * n;
-    lnorm_apply_j(hr, ud, r, n, gxd);
-    if (!x->dot) continue;
+    dt_vec_lnorm_j(hr, ud, r, n, gxd, !over);
     // the terms from J's own change along x'
-    const float *xd = x->dot + i * n, *hdr = hd + i * n;
-    float m = row_dot(hr, xd, n) / n, hu = row_dot(hr, u, n), hdu = row_dot(hdr, u, n);
-    float mu = row_sum(u, n) / n, mhu = hu / n;
-    for (int j = 0; j < n; j++) {
-      float ju = r * (u[j] - mu - hr[j] * mhu);
-      gxd[j] += -r * m * ju - (r / n) * (hdr[j] * hu + hr[j] * hdu);
-    }
+    if (x->dot) dt_vec_lnorm_j2(hr, hd + i * n, x->dot + i * n, u, r, n, gxd);
   }
 }
 

@@ -192,6 +192,20 @@ int dt_ensure_dot(dtTape* t, dtTensor* y) {
   return y->dot != NULL;
 }
 
+int dt_claim_grad(dtTape* t, dtTensor* x) {
+  int fresh = 0;
+  if (!x->grad) {
+    x->grad = dt_node_floats(t, x->size, 0);
+    fresh |= DT_FRESH_GRAD;
+  }
+  if (t->second_order && !x->gdot) {
+    x->gdot = dt_node_floats(t, x->size, 0);
+    fresh |= DT_FRESH_GDOT;
+  }
+  if (x->flags & DT_PARAM) x->flags |= DT_GRAD_TOUCHED;
+  return x->grad && (!t->second_order || x->gdot) ? fresh : -1;
+}
+
 int dt_ensure_grad(dtTape* t, dtTensor* x) {
   if (!x->grad) x->grad = dt_node_floats(t, x->size, 1);
   if (t->second_order && !x->gdot) x->gdot = dt_node_floats(t, x->size, 1);

@@ -43,6 +43,13 @@ int dt_ensure_dot(dtTape* t, dtTensor* y);
 // Allocate x->grad (and x->gdot on second-order tapes) if missing; 0 on failure.
 int dt_ensure_grad(dtTape* t, dtTensor* x);
 
+// The adjoint buffers that dt_claim_grad allocated uninitialised (bit mask).
+enum { DT_FRESH_GRAD = 1, DT_FRESH_GDOT = 2 };
+
+// As dt_ensure_grad, but buffers it allocates are left uninitialised: returns the DT_FRESH_*
+// bits of those (the caller must then overwrite them entirely instead of adding), -1 on failure.
+int dt_claim_grad(dtTape* t, dtTensor* x);
+
 // The conv2d op's table entries (tensor/conv.c).
 void dt_conv2d_forward(dtTape* t, dtTensor* y);
 void dt_conv2d_backward(dtTape* t, dtTensor* y);

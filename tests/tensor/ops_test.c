@@ -809,6 +809,9 @@ static const OpCase unary_rows[] = {
     UN("elu", DT_ELU, S2I(3, 4, INIT_AWAY0, 0.1f, 1.5f)),
     UN("relu", DT_RELU, S2I(3, 4, INIT_AWAY0, 0.1f, 1.0f)),
     UN("tanh", DT_TANH, S2I(3, 4, INIT_UNIF, -1.5f, 1.5f)),
+    // rows of 37: the vectorised kernels' 16-lane body and their tail
+    UN("elu_wide", DT_ELU, S2I(2, 37, INIT_AWAY0, 0.1f, 1.5f)),
+    UN("tanh_wide", DT_TANH, S2I(2, 37, INIT_UNIF, -1.5f, 1.5f)),
     UN("sigmoid", DT_SIGMOID, S2I(3, 4, INIT_UNIF, -3, 3)),
     UN("exp", DT_EXP, S2I(3, 4, INIT_UNIF, -1, 1)),
     UN("log", DT_LOG, S2I(3, 4, INIT_UNIF, 0.5f, 2)),
@@ -883,6 +886,11 @@ static const OpCase composite_rows[] = {
     LN("layernorm_1d", S1(5), 1, 1, S1I(5, INIT_UNIF, 0.5f, 1.5f), S1(5)),
     {"layernorm_tape_gain_bias", b_layernorm, r_layernorm, 3,
      {S2(3, 5), S1I(5, INIT_UNIF, 0.5f, 1.5f), S1(5)}, .iarg = {1, 1}, .farg = {1e-5f}},
+    // rows of 37 = 2 x 16 + 5: the row kernels' 16-lane blocks and their tail; fused (gain and
+    // bias as parameters) and composite (as tape tensors, which carry tangents)
+    LN("layernorm_wide", S2(2, 37), 1, 1, S1I(37, INIT_UNIF, 0.5f, 1.5f), S1(37)),
+    {"layernorm_tape_gain_bias_wide", b_layernorm, r_layernorm, 3,
+     {S2(2, 37), S1I(37, INIT_UNIF, 0.5f, 1.5f), S1(37)}, .iarg = {1, 1}, .farg = {1e-5f}},
     {"mse", b_mse, r_mse, 2, {S2(2, 3), S2(2, 3)}},
     {"mse_tan_a_only", b_mse, r_mse, 2, {S2(3, 2), S2(3, 2)}, .tan = 1},
     {"fanout_tanh_exp", b_fanout, r_fanout, 1, {S2(2, 3)}},
