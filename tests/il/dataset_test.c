@@ -66,8 +66,8 @@ static void test_generate_dmc(void) {
   CHECK(s.n_demos == 1 && s.total == 250 && s.start[0] == 0 && s.start[1] == 250);
   if (s.total == 250) CHECK(!memcmp(s.obs, a.obs + 250 * 6, 250 * 6 * sizeof(float)));
   CHECK(!strcmp(s.env_args, a.env_args));
-  CHECK(dt_demos_subset(&a, 1, 2, &s) == DT_ERR_ARG);
   dt_demos_free(&s);
+  CHECK(dt_demos_subset(&a, 1, 2, &s) == DT_ERR_ARG);
   // errors: unknown task, a task without an expert, bad options
   CHECK(dt_demos_generate_dmc("no-such-task", &o, &s) == DT_ERR_NOT_FOUND);
   CHECK(strstr(dt_last_error(), "known") != NULL, "%s", dt_last_error());
