@@ -27,7 +27,7 @@ int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
-            "                     [--keep-failures] [--verbose] --out FILE.hdf5\n"
+            "                     [--expert smooth|waypoints] [--keep-failures] [--verbose] --out FILE.hdf5\n"
             "       difftop demos --check FILE.hdf5 [--obs-keys k1,k2]   (validate and summarise)\n"
             "Expert demonstrations in robomimic's HDF5 layout (data/demo_k/{obs/state, actions,\n"
             "rewards, dones}), plus stats/{obs,actions}/{min,max} for the [-1, 1] normaliser.\n");
@@ -72,6 +72,16 @@ int cmd_demos(int argc, char** argv) {
   if ((v = opt_get(argc, argv, "--episodes"))) o.episodes = atoi(v);
   if ((v = opt_get(argc, argv, "--seed"))) o.seed = strtoull(v, NULL, 10);
   if ((v = opt_get(argc, argv, "--max-steps"))) o.max_steps = atoi(v);
+  dtPushtExpertOpts eo = dt_pusht_expert_default_opts();
+  if ((v = opt_get(argc, argv, "--expert"))) {
+    if (!strcmp(v, "waypoints")) {
+      eo = dt_pusht_expert_waypoint_opts();
+    } else if (strcmp(v, "smooth")) {
+      fprintf(stderr, "difftop demos: --expert must be smooth or waypoints, got '%s'\n", v);
+      return 2;
+    }
+  }
+  o.expert = &eo;
   o.keep_failures = has_flag(argc, argv, "--keep-failures");
   o.verbose = has_flag(argc, argv, "--verbose");
   double t0 = dt_time_s();
