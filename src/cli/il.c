@@ -23,6 +23,34 @@ static int has_flag(int argc, char** argv, const char* name) {
   return 0;
 }
 
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+// Push-T demos: how far the pixel target moves between steps and how far it is from the pusher
+// (obs[0..1]), as medians and 90th percentiles (a human mouse trace: a few px to ~20 px)
+static void pusht_trace_stats(const dtDemoSet* ds) {
+  double* step = malloc(sizeof(double) * (size_t)ds->total);
+  double* lead = malloc(sizeof(double) * (size_t)ds->total);
+  if (!step || !lead) goto done;
+  int64_t ns = 0, nl = 0;
+  for (int d = 0; d < ds->n_demos; d++)
+    for (int64_t t = ds->start[d]; t < ds->start[d + 1]; t++) {
+      const float *a = ds->actions + 2 * t, *o = ds->obs + 5 * t;
+      lead[nl++] = hypot(a[0] - o[0], a[1] - o[1]);
+      if (t > ds->start[d]) step[ns++] = hypot(a[0] - a[-2], a[1] - a[-1]);
+    }
+  if (ns < 1) goto done;
+  qsort(step, (size_t)ns, sizeof(double), cmp_double);
+  qsort(lead, (size_t)nl, sizeof(double), cmp_double);
+  printf("  target step median %.1f p90 %.1f px; target-to-pusher median %.1f p90 %.1f px\n",
+         step[ns / 2], step[ns * 9 / 10], lead[nl / 2], lead[nl * 9 / 10]);
+done:
+  free(step);
+  free(lead);
+}
+
 int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
@@ -54,6 +82,7 @@ int cmd_demos(int argc, char** argv) {
     }
     printf("  mean episode-max reward %.3f, mean length %.1f\n", succ / ds.n_demos,
            (double)ds.total / ds.n_demos);
+    if (strstr(ds.env_args, "pusht") && ds.obs_dim == 5 && ds.act_dim == 2) pusht_trace_stats(&ds);
     dt_demos_free(&ds);
     return 0;
   }
