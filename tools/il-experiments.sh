@@ -37,22 +37,23 @@ run() {  # name, the run it needs ("-" for none), then il-train arguments
   ) &
   PID[$name]=$!
 }
-main() {  # BC, residual + BC, DiffTOP + BC for one training seed
-  local s=$1
-  run bc-s$s - --policy bc --seed $s --epochs $E_BC
-  run residual-bc-s$s bc-s$s --policy residual --base "$OUT/bc-s$s" --seed $s --epochs $E_RES
+# the order keeps JOBS busy (a run's base is started well before it) and puts the main
+# comparison first: BC, residual + BC and DiffTOP + BC for three training seeds, then the
+# diffusion family and the initialisation ablation, then the CVAE and the horizon ablation
+for s in 1 2 3; do run bc-s$s - --policy bc --seed $s --epochs $E_BC; done
+for s in 1 2 3; do
   run difftop-bc-s$s bc-s$s --policy difftop --base "$OUT/bc-s$s" --seed $s --epochs $E_DT
-}
-extra() {  # diffusion family and initialisation ablation for one training seed
-  local s=$1
-  run diffusion-s$s - --policy diffusion --seed $s --epochs $E_DIFF
+  run residual-bc-s$s bc-s$s --policy residual --base "$OUT/bc-s$s" --seed $s --epochs $E_RES
+done
+for s in 1 2 3; do run diffusion-s$s - --policy diffusion --seed $s --epochs $E_DIFF; done
+for s in 1 2 3; do
   run difftop-zero-s$s - --policy difftop --seed $s --epochs $E_DT_SHORT init=zero
   run difftop-random-s$s - --policy difftop --seed $s --epochs $E_DT_SHORT init=random
+done
+for s in 1 2 3; do
   run difftop-diffusion-s$s diffusion-s$s --policy difftop --base "$OUT/diffusion-s$s" --seed $s --epochs $E_DT_SHORT
   run residual-diffusion-s$s diffusion-s$s --policy residual --base "$OUT/diffusion-s$s" --seed $s --epochs $E_RES
-}
-for s in 1 2 3; do main $s; done
-for s in 1 2 3; do extra $s; done
+done
 run difftop-cvae-bc-s1 bc-s1 --policy difftop --base "$OUT/bc-s1" --seed 1 --epochs $E_DT_SHORT cvae=1
 # planning-horizon ablation (Table 6), seed 1 only: H = 3 and 5 cost 3x and 5x an H = 1 step;
 # the H = 1 reference at the same epochs
