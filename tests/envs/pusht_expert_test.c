@@ -97,10 +97,14 @@ static int n_seeds(int dflt) {
 // target never moves more than max_speed per step (by construction); a critically damped PD
 // follower (kp 100, kv 20) lags a target moving at v px per step by 2v px, so the target should
 // sit within about 2.5 max_speed of the pusher. Default 3 seeds (documented: 50).
+// DT_PUSHT_EXPERT_PLANNER=waypoints prints the same statistics for the original planner (only
+// its score is checked).
 static void test_smooth_trace(void) {
   int n = n_seeds(3);
-  dtPushtExpertOpts o = dt_pusht_expert_default_opts();
-  CHECK(o.smooth == 1);
+  const char* planner = getenv("DT_PUSHT_EXPERT_PLANNER");
+  int waypoints = planner && !strcmp(planner, "waypoints");
+  dtPushtExpertOpts o = waypoints ? dt_pusht_expert_waypoint_opts() : dt_pusht_expert_default_opts();
+  CHECK(o.smooth == !waypoints);
   TraceStats ts;
   double t0 = dt_time_s();
   run_episodes(&o, n, &ts);
@@ -109,11 +113,15 @@ static void test_smooth_trace(void) {
   double jmax = quantile(ts.jump, nj, 1.0), j50 = quantile(ts.jump, nj, 0.5), j90 = quantile(ts.jump, nj, 0.9);
   double l50 = quantile(ts.lead, nl, 0.5), l90 = quantile(ts.lead, nl, 0.9);
   double k50 = quantile(ts.jerk, nk, 0.5), k90 = quantile(ts.jerk, nk, 0.9);
-  printf("  smooth expert: mean score %.4f over %d seeds (100000..%d), %d successes, %.1f steps/episode, %.1f s\n"
+  printf("  %s expert: mean score %.4f over %d seeds (100000..%d), %d successes, %.1f steps/episode, %.1f s\n"
          "    target step median %.1f p90 %.1f max %.1f px; target-to-pusher median %.1f p90 %.1f px;"
          " step change median %.1f p90 %.1f px\n",
-         ts.score, n, 100000 + n - 1, ts.successes, (double)ts.steps / n, wall, j50, j90, jmax, l50, l90, k50, k90);
-  CHECK(ts.score >= 0.9, "smooth expert mean score %.4f < 0.9", ts.score);
+         waypoints ? "waypoint" : "smooth", ts.score, n, 100000 + n - 1, ts.successes, (double)ts.steps / n, wall, j50, j90, jmax, l50, l90, k50, k90);
+  CHECK(ts.score >= 0.9, "expert mean score %.4f < 0.9", ts.score);
+  if (waypoints) {
+    free_stats(&ts);
+    return;
+  }
   CHECK(jmax <= o.max_speed + 1e-3, "a target step of %.2f px exceeds max_speed %.1f", jmax, o.max_speed);
   CHECK(l50 <= 2.5 * o.max_speed, "median target-to-pusher distance %.1f px", l50);
   CHECK(l90 <= 4.0 * o.max_speed, "90th percentile target-to-pusher distance %.1f px", l90);
