@@ -42,10 +42,13 @@ static void pusht_trace_stats(const dtDemoSet* ds) {
       if (t > ds->start[d]) step[ns++] = hypot(a[0] - a[-2], a[1] - a[-1]);
     }
   if (ns < 1) goto done;
+  int64_t standing = 0;
+  for (int64_t i = 0; i < ns; i++) standing += step[i] < 0.5;
   qsort(step, (size_t)ns, sizeof(double), cmp_double);
   qsort(lead, (size_t)nl, sizeof(double), cmp_double);
-  printf("  target step median %.1f p90 %.1f px; target-to-pusher median %.1f p90 %.1f px\n",
-         step[ns / 2], step[ns * 9 / 10], lead[nl / 2], lead[nl * 9 / 10]);
+  printf("  target step median %.1f p90 %.1f px (standing, < 0.5 px: %.1f%%); target-to-pusher median %.1f "
+         "p90 %.1f px\n",
+         step[ns / 2], step[ns * 9 / 10], 100.0 * (double)standing / (double)ns, lead[nl / 2], lead[nl * 9 / 10]);
 done:
   free(step);
   free(lead);
