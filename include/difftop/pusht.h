@@ -109,7 +109,7 @@ typedef struct dtPushtExpertOpts {
                        // original planner over free waypoint random walks (jumpy targets)
   double max_speed;    // smooth: top speed of the target in pixels per control step (default 12)
   double sigma_accel;  // smooth: random-walk step of the target velocity, px/step^2 (default 4)
-  double w_lead;       // smooth: cost per pixel of target-to-pusher distance (default 0)
+  double w_lead;       // cost per pixel of target-to-pusher distance (default 0)
 } dtPushtExpertOpts;
 
 // Default expert settings: the smooth planner (smooth = 1).
