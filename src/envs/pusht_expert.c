@@ -4,7 +4,7 @@
 // Every action: K candidate plans of H steps are rolled out from the current state on a private
 // simulator; the plan with the lowest summed cost wins and its first step is the action. Cost per
 // step: block-to-goal distance + w_angle |angle error| + w_reach (distance of the pusher to the
-// block beyond 70 px) - w_coverage * coverage (+ w_lead * target-to-pusher distance when smooth).
+// block beyond 70 px) - w_coverage * coverage (+ w_lead * target-to-pusher distance, default 0).
 //
 // Two plan spaces:
 // - smooth (default): a plan is H target *velocities*; the target moves from the last executed one
