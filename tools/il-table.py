@@ -7,6 +7,14 @@ the same episodes) get their own tables; run directories are named <policy>-s<se
 import glob, json, os, sys, statistics as st
 
 
+def final_loss(csv):
+    """The last epoch's training loss from train.csv (NaN when missing)."""
+    if not os.path.exists(csv):
+        return float("nan")
+    lines = [l for l in open(csv).read().splitlines() if l and l[0].isdigit()]
+    return float(lines[-1].split(",")[1]) if lines else float("nan")
+
+
 def load(root):
     rows = {}
     for f in sorted(glob.glob(os.path.join(root, "*", "eval.json"))):
@@ -15,6 +23,7 @@ def load(root):
         if not base or not seed.isdigit():
             continue
         e = json.load(open(f))
+        e["final_loss"] = final_loss(os.path.join(os.path.dirname(f), "train.csv"))
         rows.setdefault(base, []).append((int(seed), e))
     for r in rows.values():
         r.sort(key=lambda x: x[0])
@@ -30,15 +39,18 @@ def table(rows):
     pusht = {b: r for b, r in rows.items() if r[0][1].get("metric") != "return"}
     dmc = {b: r for b, r in rows.items() if r[0][1].get("metric") == "return"}
     if pusht:
-        out.append("| policy | seeds | score (mean ± sd over seeds) | per-seed scores | success | ms/action |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| policy | seeds | score (mean ± sd over seeds) | per-seed scores | success | ms/action | "
+                   "final train loss |")
+        out.append("|---|---|---|---|---|---|---|")
         for base, r in pusht.items():
             sc = [e["mean_score"] for _, e in r]
             m, sd = msd(sc)
+            losses = ", ".join(f"{e['final_loss']:.4f}" for _, e in r)
             out.append(f"| {base} | {','.join(str(s) for s, _ in r)} | {m:.3f} ± {sd:.3f} | "
                        f"{', '.join(f'{x:.3f}' for x in sc)} | "
                        f"{st.mean(e['success_rate'] for _, e in r):.2f} | "
-                       f"{st.mean(e['ms_per_action'] for _, e in r):.3f} |")
+                       f"{st.mean(e['ms_per_action'] for _, e in r):.3f} | "
+                       f"{losses} |")
     if dmc:
         if out:
             out.append("")

@@ -6,6 +6,7 @@
 #ifndef DIFFTOP_IL_H
 #define DIFFTOP_IL_H
 
+#include "pusht.h"
 #include "trajopt.h"
 
 #ifdef __cplusplus
@@ -68,12 +69,14 @@ typedef struct dtPushtDemoOpts {
   int max_attempts;         // episodes tried at most (default 3 * episodes)
   int keep_failures;        // 1: keep unsuccessful episodes too (default 0)
   int verbose;              // 1: one line per episode on stderr
+  const dtPushtExpertOpts* expert;  // expert settings (NULL: the default smooth expert)
 } dtPushtDemoOpts;
 
 // Default Push-T generator options.
 DTAPI dtPushtDemoOpts dt_pusht_demo_default_opts(void);
 
-// Roll out the Push-T expert (sampling MPC on the true simulator) from dt_pusht_reset seeds that
+// Roll out the Push-T expert (sampling MPC on the true simulator, smooth unless opts->expert
+// says otherwise) from dt_pusht_reset seeds that
 // never overlap the evaluation seeds; obs key "state" (5-D), pixel actions. Deterministic for
 // a seed.
 DTAPI dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out);

@@ -91,23 +91,32 @@ DTAPI dtStatus dt_pusht_render(const dtPusht* sim, int width, int height, uint8_
 DTAPI void dt_pusht_action_from_unit(const float unit[2], float pixels[2]);
 
 //---------------------------------------------------------------------------------------------
-// expert: sampling MPC on the true simulator
+// expert: sampling MPC on the true simulator (smooth target velocities by default, or the original
+// free waypoints)
 
 // A Push-T expert (its own simulator copy and plan buffers, allocated once).
 typedef struct dtPushtExpert dtPushtExpert;
 
 // Expert settings; start from dt_pusht_expert_default_opts().
 typedef struct dtPushtExpertOpts {
-  int samples;         // candidate plans per action (default 128)
-  int horizon;         // control steps per plan (default 10)
-  double sigma;        // random-walk step of the waypoint noise in pixels (default 30)
+  int samples;         // candidate plans per action (default 64; waypoints: 128)
+  int horizon;         // control steps per plan (default 25; waypoints: 10)
+  double sigma;        // waypoints: random-walk step of the waypoint noise in pixels (default 30)
   double w_angle;      // cost per radian of angle error (default 60)
   double w_reach;      // cost per pixel of pusher-to-block distance beyond 70 px (default 0.1)
   double w_coverage;   // reward per unit coverage (default 200)
+  int smooth;          // 1 (default): plan target velocities, a smooth mouse-like trace; 0: the
+                       // original planner over free waypoint random walks (jumpy targets)
+  double max_speed;    // smooth: top speed of the target in pixels per control step (default 12)
+  double sigma_accel;  // smooth: random-walk step of the target velocity, px/step^2 (default 4)
+  double w_lead;       // cost per pixel of target-to-pusher distance (default 0)
 } dtPushtExpertOpts;
 
-// Default expert settings.
+// Default expert settings: the smooth planner (smooth = 1).
 DTAPI dtPushtExpertOpts dt_pusht_expert_default_opts(void);
+
+// Settings of the original waypoint expert: smooth = 0, 128 plans of 10 steps, sigma 30 px.
+DTAPI dtPushtExpertOpts dt_pusht_expert_waypoint_opts(void);
 
 // Create an expert; opts may be NULL for the defaults. Deterministic for a seed.
 DTAPI dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts,

@@ -58,11 +58,42 @@ static int demos_dmc(int argc, char** argv, const char* task, const char* out) {
   return 0;
 }
 
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+// Push-T demos: how far the pixel target moves between steps and how far it is from the pusher
+// (obs[0..1]), as medians and 90th percentiles (a human mouse trace: a few px to ~20 px)
+static void pusht_trace_stats(const dtDemoSet* ds) {
+  double* step = malloc(sizeof(double) * (size_t)ds->total);
+  double* lead = malloc(sizeof(double) * (size_t)ds->total);
+  if (!step || !lead) goto done;
+  int64_t ns = 0, nl = 0;
+  for (int d = 0; d < ds->n_demos; d++)
+    for (int64_t t = ds->start[d]; t < ds->start[d + 1]; t++) {
+      const float *a = ds->actions + 2 * t, *o = ds->obs + 5 * t;
+      lead[nl++] = hypot(a[0] - o[0], a[1] - o[1]);
+      if (t > ds->start[d]) step[ns++] = hypot(a[0] - a[-2], a[1] - a[-1]);
+    }
+  if (ns < 1) goto done;
+  int64_t standing = 0;
+  for (int64_t i = 0; i < ns; i++) standing += step[i] < 0.5;
+  qsort(step, (size_t)ns, sizeof(double), cmp_double);
+  qsort(lead, (size_t)nl, sizeof(double), cmp_double);
+  printf("  target step median %.1f p90 %.1f px (standing, < 0.5 px: %.1f%%); target-to-pusher median %.1f "
+         "p90 %.1f px\n",
+         step[ns / 2], step[ns * 9 / 10], 100.0 * (double)standing / (double)ns, lead[nl / 2], lead[nl * 9 / 10]);
+done:
+  free(step);
+  free(lead);
+}
+
 int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
-            "                     [--keep-failures] [--verbose] --out FILE.hdf5\n"
+            "                     [--expert smooth|waypoints] [--keep-failures] [--verbose] --out FILE.hdf5\n"
             "       difftop demos --task DMC_TASK [--episodes 10] [--seed S] [--noise SIGMA]\n"
             "                     [--action-repeat N] [--verbose] --out FILE.hdf5\n"
             "         DMC_TASK: a task with an analytic expert (cartpole-*, pendulum-swingup,\n"
@@ -99,6 +130,7 @@ int cmd_demos(int argc, char** argv) {
            ret / ds.n_demos, (double)ds.total / ds.n_demos);
     if (!dt_demos_task(&ds, task, sizeof task))
       printf("  task %s, action repeat %d\n", task, dt_demos_action_repeat(&ds));
+    if (strstr(ds.env_args, "pusht") && ds.obs_dim == 5 && ds.act_dim == 2) pusht_trace_stats(&ds);
     dt_demos_free(&ds);
     return 0;
   }
@@ -114,6 +146,16 @@ int cmd_demos(int argc, char** argv) {
   if ((v = opt_get(argc, argv, "--episodes"))) o.episodes = atoi(v);
   if ((v = opt_get(argc, argv, "--seed"))) o.seed = strtoull(v, NULL, 10);
   if ((v = opt_get(argc, argv, "--max-steps"))) o.max_steps = atoi(v);
+  dtPushtExpertOpts eo = dt_pusht_expert_default_opts();
+  if ((v = opt_get(argc, argv, "--expert"))) {
+    if (!strcmp(v, "waypoints")) {
+      eo = dt_pusht_expert_waypoint_opts();
+    } else if (strcmp(v, "smooth")) {
+      fprintf(stderr, "difftop demos: --expert must be smooth or waypoints, got '%s'\n", v);
+      return 2;
+    }
+  }
+  o.expert = &eo;
   o.keep_failures = has_flag(argc, argv, "--keep-failures");
   o.verbose = has_flag(argc, argv, "--verbose");
   double t0 = dt_time_s();

@@ -1,17 +1,27 @@
 // SPDX-License-Identifier: MIT
-// Push-T expert: sampling MPC over pixel waypoints, scored by rolling out the true simulator.
+// Push-T expert: sampling MPC, scored by rolling out the true simulator.
 //
-// Every action: K candidate plans of H waypoints (the previous best plan shifted by one step, plus
-// Gaussian random walks around it and around the pusher) are rolled out from the current state on
-// a private simulator; the plan with the lowest summed cost wins and its first waypoint is the
-// action. Cost per step: block-to-goal distance + w_angle |angle error| + w_reach (distance of the
-// pusher to the block beyond 70 px) - w_coverage * coverage. Everything is allocated at creation.
+// Every action: K candidate plans of H steps are rolled out from the current state on a private
+// simulator; the plan with the lowest summed cost wins and its first step is the action. Cost per
+// step: block-to-goal distance + w_angle |angle error| + w_reach (distance of the pusher to the
+// block beyond 70 px) - w_coverage * coverage (+ w_lead * target-to-pusher distance, default 0).
+//
+// Two plan spaces:
+// - smooth (default): a plan is H target *velocities*; the target moves from the last executed one
+//   by at most max_speed px per step, like a mouse trace. Candidates are the previous best plan
+//   shifted by one step (and 1/4 of them a standing target) plus random walks of the velocity
+//   (sigma_accel per step), so consecutive actions differ by a few pixels and the target stays
+//   within about 2 max_speed of the pusher (the PD lag of a critically damped follower).
+// - waypoints (smooth = 0, the original expert): a plan is H free pixel targets, random walks of
+//   sigma px per step around the shifted plan (3/4) or the pusher (1/4); it succeeds fast but its
+//   targets jump by tens of pixels between steps.
+// Everything is allocated at creation.
 #include <math.h>
 #include <string.h>
 
 #include "envs/pusht.h"
 
-dtPushtExpertOpts dt_pusht_expert_default_opts(void) {
+dtPushtExpertOpts dt_pusht_expert_waypoint_opts(void) {
   dtPushtExpertOpts o;
   o.samples = 128;
   o.horizon = 10;
@@ -19,6 +29,20 @@ dtPushtExpertOpts dt_pusht_expert_default_opts(void) {
   o.w_angle = 60.0;
   o.w_reach = 0.1;
   o.w_coverage = 200.0;
+  o.smooth = 0;
+  o.max_speed = 12.0;
+  o.sigma_accel = 4.0;
+  o.w_lead = 0.0;
+  return o;
+}
+
+// the smooth planner moves the target slowly, so it needs a longer horizon (25 steps = 2.5 s,
+// at most 300 px of target travel) to see a push pay off; fewer plans keep the cost per action
+dtPushtExpertOpts dt_pusht_expert_default_opts(void) {
+  dtPushtExpertOpts o = dt_pusht_expert_waypoint_opts();
+  o.samples = 64;
+  o.horizon = 25;
+  o.smooth = 1;
   return o;
 }
 
@@ -28,11 +52,13 @@ struct dtPushtExpert {
   dtPushtExpertOpts opts;
   dtPusht* sim;      // rollout simulator
   dtRng rng;
-  double* plan;      // H x 2 best plan from the last call
-  double* cand;      // K x H x 2 candidate plans
+  double* plan;      // H x 2 best plan from the last call (waypoints, or velocities when smooth)
+  double* cand;      // K x H x 2 candidate plans (same meaning)
   double* noise;     // H x 2 random walk scratch
   double start[DT_PUSHT_STATE_SIZE];
   int has_plan;
+  double last[2];    // smooth: the last target this expert returned
+  int has_last;
 };
 
 void dt_pusht_expert_free(dtPushtExpert* e) {
@@ -52,8 +78,12 @@ dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts, dtPus
     return dt_error(DT_ERR_ARG, "dt_pusht_expert_new: samples %d (1..65536) or horizon %d (1..1000) out of range",
                     o.samples, o.horizon);
   if (!isfinite(o.sigma) || o.sigma < 0 || !isfinite(o.w_angle) || !isfinite(o.w_reach) ||
-      !isfinite(o.w_coverage))
+      !isfinite(o.w_coverage) || !isfinite(o.w_lead))
     return dt_error(DT_ERR_ARG, "dt_pusht_expert_new: sigma and weights must be finite (sigma >= 0)");
+  if (o.smooth && (!(o.max_speed > 0) || !isfinite(o.max_speed) || !(o.sigma_accel >= 0) ||
+                   !isfinite(o.sigma_accel)))
+    return dt_error(DT_ERR_ARG, "dt_pusht_expert_new: smooth needs max_speed > 0 and sigma_accel >= 0 (got %g, %g)",
+                    o.max_speed, o.sigma_accel);
   dtPushtExpert* e = (dtPushtExpert*)dt_calloc(1, sizeof(dtPushtExpert));
   if (!e) return dt_error(DT_ERR_NOMEM, "dt_pusht_expert_new: out of memory");
   e->opts = o;
@@ -72,7 +102,7 @@ dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts, dtPus
 }
 
 void dt_pusht_expert_reset(dtPushtExpert* e) {
-  if (e) e->has_plan = 0;
+  if (e) e->has_plan = e->has_last = 0;
 }
 
 // wrap an angle to [-pi, pi]
@@ -98,11 +128,106 @@ static double state_cost(const dtPushtExpert* e, const double* s, double coverag
 
 static double clip512(double x) { return x < 0 ? 0 : (x > 512 ? 512 : x); }
 
+// roll candidate k (its H targets in e->cand when !smooth; velocities from (x0, y0) when smooth)
+// out from e->start; returns its summed cost, or NAN with *st set on a simulator error
+static double rollout_cost(dtPushtExpert* e, int k, double x0, double y0, dtStatus* st) {
+  const int H = e->opts.horizon, smooth = e->opts.smooth;
+  const double* c = e->cand + (size_t)k * H * 2;
+  *st = dt_pusht_set_state(e->sim, e->start);
+  if (*st) return NAN;
+  double s[DT_PUSHT_STATE_SIZE], cost = 0, cov = 0, tx = x0, ty = y0;
+  for (int t = 0; t < H; t++) {
+    double a[2];
+    if (smooth) {
+      tx = clip512(tx + c[2 * t]);
+      ty = clip512(ty + c[2 * t + 1]);
+      a[0] = tx;
+      a[1] = ty;
+    } else {
+      a[0] = c[2 * t];
+      a[1] = c[2 * t + 1];
+    }
+    int ok = 0;
+    *st = dt_pusht_step(e->sim, a, NULL, &cov, &ok);
+    if (*st) return NAN;
+    dt_pusht_get_state(e->sim, s);
+    double step_cost = state_cost(e, s, cov);
+    if (e->opts.w_lead != 0) {
+      double lx = a[0] - s[DT_PUSHT_S_AGENT_X], ly = a[1] - s[DT_PUSHT_S_AGENT_Y];
+      step_cost += e->opts.w_lead * sqrt(lx * lx + ly * ly);
+    }
+    cost += step_cost;
+    // success ends the episode: the rest of the horizon keeps this (good) cost
+    if (ok) return cost + (H - 1 - t) * step_cost;
+  }
+  return cost;
+}
+
+// smooth planner: candidates are target-velocity sequences (see the file comment)
+static dtStatus act_smooth(dtPushtExpert* e, const double* sim_state, float action[2]) {
+  const int K = e->opts.samples, H = e->opts.horizon;
+  const double vmax = e->opts.max_speed, sa = e->opts.sigma_accel;
+  // the target moves on from the last one applied (the state's, else ours, else the pusher)
+  double x0 = sim_state[DT_PUSHT_S_AGENT_X], y0 = sim_state[DT_PUSHT_S_AGENT_Y];
+  if (sim_state[DT_PUSHT_S_HAS_TARGET] != 0) {
+    x0 = sim_state[DT_PUSHT_S_TARGET_X];
+    y0 = sim_state[DT_PUSHT_S_TARGET_Y];
+  } else if (e->has_last) {
+    x0 = e->last[0];
+    y0 = e->last[1];
+  }
+  // candidate 0: the previous plan shifted by one step, its last velocity repeated (or standing)
+  double* base = e->cand;
+  for (int t = 0; t < H; t++) {
+    int src = t + 1 < H ? t + 1 : H - 1;
+    base[2 * t] = e->has_plan ? e->plan[2 * src] : 0;
+    base[2 * t + 1] = e->has_plan ? e->plan[2 * src + 1] : 0;
+  }
+  // the others: velocity random walks around that plan (3/4) or around a standing target (1/4)
+  for (int k = 1; k < K; k++) {
+    double* c = e->cand + (size_t)k * H * 2;
+    int from_rest = (k % 4) == 0;
+    double wx = 0, wy = 0;
+    for (int t = 0; t < H; t++) {
+      wx += sa * dt_rng_normal(&e->rng);
+      wy += sa * dt_rng_normal(&e->rng);
+      double vx = (from_rest ? 0 : base[2 * t]) + wx, vy = (from_rest ? 0 : base[2 * t + 1]) + wy;
+      double sp = sqrt(vx * vx + vy * vy);
+      if (sp > vmax) {
+        vx *= vmax / sp;
+        vy *= vmax / sp;
+      }
+      c[2 * t] = vx;
+      c[2 * t + 1] = vy;
+    }
+  }
+  double best_cost = INFINITY;
+  int best = 0;
+  for (int k = 0; k < K; k++) {
+    dtStatus st = DT_OK;
+    double cost = rollout_cost(e, k, x0, y0, &st);
+    if (st) return st;
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = k;
+    }
+  }
+  memcpy(e->plan, e->cand + (size_t)best * H * 2, sizeof(double) * (size_t)H * 2);
+  e->has_plan = 1;
+  e->last[0] = clip512(x0 + e->plan[0]);
+  e->last[1] = clip512(y0 + e->plan[1]);
+  e->has_last = 1;
+  action[0] = (float)e->last[0];
+  action[1] = (float)e->last[1];
+  return DT_OK;
+}
+
 dtStatus dt_pusht_expert_act(dtPushtExpert* e, const double* sim_state, float action[2]) {
   if (!e || !sim_state || !action) return dt_error(DT_ERR_ARG, "dt_pusht_expert_act: NULL argument");
   dtStatus st = dt_pusht_set_state(e->sim, sim_state);
   if (st) return st;
   memcpy(e->start, sim_state, sizeof e->start);
+  if (e->opts.smooth) return act_smooth(e, sim_state, action);
   const int K = e->opts.samples, H = e->opts.horizon;
   const double sigma = e->opts.sigma;
 
@@ -136,32 +261,9 @@ dtStatus dt_pusht_expert_act(dtPushtExpert* e, const double* sim_state, float ac
   // roll every candidate out on the true dynamics
   double best_cost = INFINITY;
   int best = 0;
-  double s[DT_PUSHT_STATE_SIZE];
   for (int k = 0; k < K; k++) {
-    const double* c = e->cand + (size_t)k * H * 2;
-    if (k > 0) {
-      st = dt_pusht_set_state(e->sim, e->start);
-      if (st) return st;
-    }
-    double cost = 0, cov = 0;
-    int done = 0;
-    for (int t = 0; t < H; t++) {
-      double step_cost;
-      if (!done) {
-        int ok = 0;
-        st = dt_pusht_step(e->sim, c + 2 * t, NULL, &cov, &ok);
-        if (st) return st;
-        dt_pusht_get_state(e->sim, s);
-        step_cost = state_cost(e, s, cov);
-        // success ends the episode: the rest of the horizon keeps this (good) cost
-        if (ok) done = 1;
-        cost += step_cost;
-        if (done) {
-          cost += (H - 1 - t) * step_cost;
-          break;
-        }
-      }
-    }
+    double cost = rollout_cost(e, k, 0, 0, &st);
+    if (st) return st;
     if (cost < best_cost) {
       best_cost = cost;
       best = k;

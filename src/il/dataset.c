@@ -157,7 +157,7 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
     uint64_t ep_seed = ((uint64_t)dt_rng_u32(&rng) << 32) | dt_rng_u32(&rng);
     dt_pusht_expert_free(ex);
     ex = NULL;
-    if ((st = dt_pusht_expert_new(ep_seed + 1, NULL, &ex))) goto done;
+    if ((st = dt_pusht_expert_new(ep_seed + 1, opts->expert, &ex))) goto done;
     if ((st = dt_pusht_reset(sim, ep_seed))) goto done;
     int64_t s0 = pos;
     int success = 0;
@@ -202,8 +202,9 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
            "{\"env_name\": \"pusht\", \"type\": \"difftop\", \"env_kwargs\": {\"max_steps\": %d, "
            "\"control_hz\": 10, \"action\": \"absolute target in pixels [0, 512]\", \"obs\": "
            "\"[agent x, agent y, block x, block y, block angle]\"}, \"generator\": {\"expert\": "
-           "\"sampling-mpc\", \"seed\": %llu, \"attempts\": %d, \"keep_failures\": %d}}",
-           T, (unsigned long long)opts->seed, attempts, opts->keep_failures);
+           "\"%s\", \"seed\": %llu, \"attempts\": %d, \"keep_failures\": %d}}",
+           T, !opts->expert || opts->expert->smooth ? "sampling-mpc-smooth" : "sampling-mpc-waypoints",
+           (unsigned long long)opts->seed, attempts, opts->keep_failures);
   st = demos_fit_norms(out);
 done:
   free(states);

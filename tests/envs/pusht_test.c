@@ -389,7 +389,8 @@ static void test_task_table(void) {
 static void test_expert_no_alloc(void) {
   dtPushtExpert* e = NULL;
   dtPusht* sim = NULL;
-  CHECK_OK(dt_pusht_expert_new(1, NULL, &e));
+  dtPushtExpertOpts wo = dt_pusht_expert_waypoint_opts();
+  CHECK_OK(dt_pusht_expert_new(1, &wo, &e));
   CHECK_OK(dt_pusht_new(&sim));
   CHECK_OK(dt_pusht_reset(sim, 3));
   double s[DT_PUSHT_STATE_SIZE];
@@ -415,7 +416,8 @@ static void test_expert_no_alloc(void) {
   dt_pusht_free(sim);
 }
 
-// upstream score: max reward over <= 300 steps, averaged over the test seeds 100000.. (numpy starts);
+// the original waypoint expert's upstream score (the smooth default is tested in
+// pusht_expert_test.c): max reward over <= 300 steps, averaged over the test seeds 100000.. (numpy starts);
 // DT_PUSHT_EXPERT_SEEDS overrides the count (default 20; the documented figure uses 50);
 // DT_PUSHT_EXPERT_MODE=pymunk executes the
 // episodes in pymunk mode (the expert still plans in the default mode)
@@ -427,7 +429,8 @@ static void test_expert_score(void) {
   int pymunk = mode && strcmp(mode, "pymunk") == 0;
   dtPushtExpert* e = NULL;
   dtPusht* sim = NULL;
-  CHECK_OK(dt_pusht_expert_new(0, NULL, &e));
+  dtPushtExpertOpts wo = dt_pusht_expert_waypoint_opts();
+  CHECK_OK(dt_pusht_expert_new(0, &wo, &e));
   CHECK_OK(dt_pusht_new(&sim));
   dt_pusht_set_upstream_solver(sim, pymunk);
   double total = 0, t0 = dt_time_s();
@@ -441,7 +444,7 @@ static void test_expert_score(void) {
     steps_total += steps;
   }
   double mean = total / n;
-  printf("  expert (%s mode): mean score %.4f over %d seeds (100000..%d), %d successes, %.1f steps/episode, %.2f s\n",
+  printf("  waypoint expert (%s mode): mean score %.4f over %d seeds (100000..%d), %d successes, %.1f steps/episode, %.2f s\n",
          pymunk ? "pymunk" : "default", mean, n, 100000 + n - 1, successes, (double)steps_total / n, dt_time_s() - t0);
   CHECK(mean >= 0.9, "expert mean score %.4f < 0.9", mean);
   dt_pusht_expert_free(e);

@@ -118,8 +118,12 @@ static const char* tmp_path(const char* name) {
   return buf[k];
 }
 
+// the waypoint expert keeps this fast (its episodes are short); the smooth default is tested in
+// tests/envs/pusht_expert_test.c
 static void gen3(dtDemoSet* ds, uint64_t seed) {
   dtPushtDemoOpts o = dt_pusht_demo_default_opts();
+  dtPushtExpertOpts eo = dt_pusht_expert_waypoint_opts();
+  o.expert = &eo;
   o.episodes = 3;
   o.seed = seed;
   CHECK_OK(dt_demos_generate_pusht(&o, ds));
