@@ -164,6 +164,25 @@ static double rollout_cost(dtPushtExpert* e, int k, double x0, double y0, dtStat
 }
 
 // smooth planner: candidates are target-velocity sequences (see the file comment)
+// roll every candidate out on the true dynamics; the cheapest becomes the plan
+static dtStatus pick_best_plan(dtPushtExpert* e, double x0, double y0) {
+  const int K = e->opts.samples, H = e->opts.horizon;
+  double best_cost = INFINITY;
+  int best = 0;
+  for (int k = 0; k < K; k++) {
+    dtStatus st = DT_OK;
+    double cost = rollout_cost(e, k, x0, y0, &st);
+    if (st) return st;
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = k;
+    }
+  }
+  memcpy(e->plan, e->cand + (size_t)best * H * 2, sizeof(double) * (size_t)H * 2);
+  e->has_plan = 1;
+  return DT_OK;
+}
+
 static dtStatus act_smooth(dtPushtExpert* e, const double* sim_state, float action[2]) {
   const int K = e->opts.samples, H = e->opts.horizon;
   const double vmax = e->opts.max_speed, sa = e->opts.sigma_accel;
@@ -201,19 +220,8 @@ static dtStatus act_smooth(dtPushtExpert* e, const double* sim_state, float acti
       c[2 * t + 1] = vy;
     }
   }
-  double best_cost = INFINITY;
-  int best = 0;
-  for (int k = 0; k < K; k++) {
-    dtStatus st = DT_OK;
-    double cost = rollout_cost(e, k, x0, y0, &st);
-    if (st) return st;
-    if (cost < best_cost) {
-      best_cost = cost;
-      best = k;
-    }
-  }
-  memcpy(e->plan, e->cand + (size_t)best * H * 2, sizeof(double) * (size_t)H * 2);
-  e->has_plan = 1;
+  dtStatus st = pick_best_plan(e, x0, y0);
+  if (st) return st;
   e->last[0] = clip512(x0 + e->plan[0]);
   e->last[1] = clip512(y0 + e->plan[1]);
   e->has_last = 1;
@@ -258,19 +266,7 @@ dtStatus dt_pusht_expert_act(dtPushtExpert* e, const double* sim_state, float ac
     }
   }
 
-  // roll every candidate out on the true dynamics
-  double best_cost = INFINITY;
-  int best = 0;
-  for (int k = 0; k < K; k++) {
-    double cost = rollout_cost(e, k, 0, 0, &st);
-    if (st) return st;
-    if (cost < best_cost) {
-      best_cost = cost;
-      best = k;
-    }
-  }
-  memcpy(e->plan, e->cand + (size_t)best * H * 2, sizeof(double) * (size_t)H * 2);
-  e->has_plan = 1;
+  if ((st = pick_best_plan(e, 0, 0))) return st;
   action[0] = (float)e->plan[0];
   action[1] = (float)e->plan[1];
   return DT_OK;
