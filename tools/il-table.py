@@ -45,7 +45,8 @@ def table(rows):
         for base, r in pusht.items():
             sc = [e["mean_score"] for _, e in r]
             m, sd = msd(sc)
-            losses = ", ".join(f"{e['final_loss']:.4f}" for _, e in r)
+            losses = ", ".join(f"{e['final_loss']:.4f}" if e["final_loss"] == e["final_loss"] else "–"
+                               for _, e in r)
             out.append(f"| {base} | {','.join(str(s) for s, _ in r)} | {m:.3f} ± {sd:.3f} | "
                        f"{', '.join(f'{x:.3f}' for x in sc)} | "
                        f"{st.mean(e['success_rate'] for _, e in r):.2f} | "
