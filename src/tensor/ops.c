@@ -166,6 +166,25 @@ static void linear_forward(dtTape* t, dtTensor* y) {
   }
 }
 
+// gW' += g'^T x + g^T x'. With few rows both products are one GEMM over the stacked rows
+// [g'; g] and [x; x'], so the weight-sized accumulator is read and written once, not twice
+#define DT_STACK_FLOATS 4096
+static void linear_weight_gdot(int M, int out, int in, const dtTensor* y, const dtTensor* x,
+                               float* gW) {
+  if (x->dot && 2 * M * out <= DT_STACK_FLOATS && 2 * M * in <= DT_STACK_FLOATS) {
+    float sg[DT_STACK_FLOATS], sx[DT_STACK_FLOATS];
+    size_t go = (size_t)M * out, xi = (size_t)M * in;
+    memcpy(sg, y->gdot, go * sizeof(float));
+    memcpy(sg + go, y->grad, go * sizeof(float));
+    memcpy(sx, x->val, xi * sizeof(float));
+    memcpy(sx + xi, x->dot, xi * sizeof(float));
+    gemm_tn_acc(out, in, 2 * M, sg, sx, gW);
+    return;
+  }
+  gemm_tn_acc(out, in, M, y->gdot, x->val, gW);
+  if (x->dot) gemm_tn_acc(out, in, M, y->grad, x->dot, gW);
+}
+
 static void linear_backward(dtTape* t, dtTensor* y) {
   dtTensor *x = y->src[0], *W = y->src[1], *b = y->src[2];
   int out = W->shape[0], in = W->shape[1], M = (int)(x->size / in);
@@ -186,10 +205,7 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   if (needs_grad(t, W)) {
     if (!dt_ensure_grad(t, W)) return;
     if (first || !(W->flags & DT_PARAM)) gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
-    if (so) {
-      gemm_tn_acc(out, in, M, y->gdot, x->val, W->gdot);
-      if (x->dot) gemm_tn_acc(out, in, M, y->grad, x->dot, W->gdot);
-    }
+    if (so) linear_weight_gdot(M, out, in, y, x, W->gdot);
   }
   // gb += column sums of g (and g')
   if (b && needs_grad(t, b)) {
