@@ -128,11 +128,12 @@ static void test_smooth_trace(void) {
   free_stats(&ts);
 }
 
-// the act step allocates nothing; bad options and states are errors
-static void test_smooth_no_alloc_and_errors(void) {
+// one planner's act step allocates nothing after the first call, keeps the target on the
+// table and rejects a non-finite or missing state
+static void check_act_no_alloc(const dtPushtExpertOpts* o) {
   dtPushtExpert* e = NULL;
   dtPusht* sim = NULL;
-  CHECK_OK(dt_pusht_expert_new(1, NULL, &e));
+  CHECK_OK(dt_pusht_expert_new(1, o, &e));
   CHECK_OK(dt_pusht_new(&sim));
   CHECK_OK(dt_pusht_reset(sim, 3));
   double s[DT_PUSHT_STATE_SIZE];
@@ -146,11 +147,27 @@ static void test_smooth_no_alloc_and_errors(void) {
     double ad[2] = {a[0], a[1]};
     CHECK_OK(dt_pusht_step(sim, ad, NULL, NULL, NULL));
   }
-  CHECK(dt_alloc_count() == before, "the smooth expert allocated per action");
+  CHECK(dt_alloc_count() == before, "the expert allocated per action");
   CHECK(a[0] >= 0 && a[0] <= 512 && a[1] >= 0 && a[1] <= 512);
   s[DT_PUSHT_S_AGENT_X] = INFINITY;
   CHECK(dt_pusht_expert_act(e, s, a) == DT_ERR_NONFINITE);
   CHECK(dt_pusht_expert_act(e, NULL, a) == DT_ERR_ARG);
+  dt_pusht_expert_free(e);
+  dt_pusht_free(sim);
+}
+
+// the waypoint planner: no allocation per action; a zero sample count is an error
+static void test_waypoints_no_alloc(void) {
+  dtPushtExpertOpts wo = dt_pusht_expert_waypoint_opts();
+  check_act_no_alloc(&wo);
+  wo.samples = 0;
+  dtPushtExpert* bad = NULL;
+  CHECK(dt_pusht_expert_new(1, &wo, &bad) == DT_ERR_ARG && bad == NULL);
+}
+
+// the smooth planner: no allocation per action; bad options are errors
+static void test_smooth_no_alloc_and_errors(void) {
+  check_act_no_alloc(NULL);
   dtPushtExpertOpts bad[4];
   for (int i = 0; i < 4; i++) bad[i] = dt_pusht_expert_default_opts();
   bad[0].max_speed = 0;
@@ -167,8 +184,6 @@ static void test_smooth_no_alloc_and_errors(void) {
   dtPushtExpert* x = NULL;
   CHECK_OK(dt_pusht_expert_new(1, &w, &x));
   dt_pusht_expert_free(x);
-  dt_pusht_expert_free(e);
-  dt_pusht_free(sim);
 }
 
 // the same seed gives the same actions; the first target starts from the pusher
@@ -198,7 +213,7 @@ static void test_smooth_deterministic(void) {
   dt_pusht_free(sim);
 }
 
-DT_TEST_MAIN("envs/pusht_expert", TEST(test_smooth_no_alloc_and_errors), TEST(test_smooth_deterministic),
+DT_TEST_MAIN("envs/pusht_expert", TEST(test_smooth_no_alloc_and_errors), TEST(test_waypoints_no_alloc), TEST(test_smooth_deterministic),
              TEST(test_smooth_trace))
 
 #else
