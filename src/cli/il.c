@@ -216,11 +216,16 @@ static void epoch_cb(void* user, const dtILEpoch* e) {
   }
 }
 
-static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
-                      int max_steps) {
+// DIR/eval.json opened for writing, or NULL
+static FILE* open_eval_json(const char* dir) {
   char path[1200];
   snprintf(path, sizeof path, "%s/eval.json", dir);
-  FILE* f = fopen(path, "w");
+  return fopen(path, "w");
+}
+
+static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
+                      int max_steps) {
+  FILE* f = open_eval_json(dir);
   if (!f) return 1;
   const dtILConfig* c = dt_il_policy_config(p);
   fprintf(f,
@@ -237,9 +242,7 @@ static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult
 // eval.json of a DMC evaluation: the policy's returns and the expert's on the same episodes
 static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalResult* r,
                           const double* rets, const dtILEvalResult* ex, uint64_t seed0) {
-  char path[1200];
-  snprintf(path, sizeof path, "%s/eval.json", dir);
-  FILE* f = fopen(path, "w");
+  FILE* f = open_eval_json(dir);
   if (!f) return 1;
   const dtILConfig* c = dt_il_policy_config(p);
   fprintf(f,
