@@ -191,23 +191,12 @@ static void window_case(dtSolver solver, float step, float damping) {
   float dxt[B * FX_X], dxu[B * FX_X], dat[B * FX_N], dau[B * FX_N];
   dt_params_zero_grad(&f.ps);
   CHECK_OK(dt_trajopt_backward(st, dL, dxt, dat));
-  int64_t off = 0;
-  for (int i = 0; i < f.ps.count; i++) {
-    memcpy(gt + off, f.ps.items[i]->grad, (size_t)f.ps.items[i]->size * sizeof(float));
-    off += f.ps.items[i]->size;
-  }
+  fx_save_grads(&f.ps, gt);
   dt_params_zero_grad(&f.ps);
   CHECK_OK(dt_trajopt_backward(su, dL, dxu, dau));
-  double maxd = 0, maxg = 0;
-  off = 0;
-  for (int i = 0; i < f.ps.count; i++) {
-    const dtTensor* p = f.ps.items[i];
-    for (int64_t k = 0; k < p->size; k++) {
-      maxd = fmax(maxd, fabs((double)gt[off + k] - p->grad[k]));
-      maxg = fmax(maxg, fabs((double)p->grad[k]));
-    }
-    off += p->size;
-  }
+  double maxd, max_saved, max_current;
+  fx_grad_diff(&f.ps, gt, &maxd, &max_saved, &max_current);
+  double maxg = max_current;
   CHECK(maxd <= 1e-6 * maxg, "%s: truncated vs window unroll: max |dtheta diff| %g (max %g)",
         dt_solver_name(solver), maxd, maxg);
   for (int i = 0; i < B * FX_X; i++) CHECK_NEAR(dxt[i], dxu[i], 1e-6 * (fabs(dxu[i]) + 1e-3));
@@ -368,23 +357,12 @@ static void test_implicit_equals_unroll(void) {
   float dxi[B * FX_X], dxu[B * FX_X], dai[B * FX_N], dau[B * FX_N];
   dt_params_zero_grad(&f.ps);
   CHECK_OK(dt_trajopt_backward(si, dL, dxi, dai));
-  int64_t off = 0;
-  for (int i = 0; i < f.ps.count; i++) {
-    memcpy(gi + off, f.ps.items[i]->grad, (size_t)f.ps.items[i]->size * sizeof(float));
-    off += f.ps.items[i]->size;
-  }
+  fx_save_grads(&f.ps, gi);
   dt_params_zero_grad(&f.ps);
   CHECK_OK(dt_trajopt_backward(su, dL, dxu, dau));
-  double maxd = 0, maxg = 0;
-  off = 0;
-  for (int i = 0; i < f.ps.count; i++) {
-    const dtTensor* p = f.ps.items[i];
-    for (int64_t k = 0; k < p->size; k++) {
-      maxd = fmax(maxd, fabs((double)gi[off + k] - p->grad[k]));
-      maxg = fmax(maxg, fabs((double)gi[off + k]));
-    }
-    off += p->size;
-  }
+  double maxd, max_saved, max_current;
+  fx_grad_diff(&f.ps, gi, &maxd, &max_saved, &max_current);
+  double maxg = max_saved;
   if (fx_verbose()) printf("  implicit vs unroll-%d: max |dtheta diff| %.3g of max %.3g\n", K, maxd, maxg);
   CHECK(maxd <= 1e-4 * maxg + 1e-5, "implicit vs unroll-to-convergence: %g (max %g)", maxd, maxg);
   for (int i = 0; i < B * FX_X; i++) CHECK_NEAR(dxi[i], dxu[i], 1e-4 * fabs(dxi[i]) + 1e-5);

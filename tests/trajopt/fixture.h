@@ -173,6 +173,31 @@ static inline double fx_backward_dir(dtTrajopt* s, Fix* f, int B, const float* d
   return an;
 }
 
+// every parameter's gradient, flattened over the set, into out
+static inline void fx_save_grads(const dtParams* ps, float* out) {
+  int64_t off = 0;
+  for (int i = 0; i < ps->count; i++) {
+    memcpy(out + off, ps->items[i]->grad, (size_t)ps->items[i]->size * sizeof(float));
+    off += ps->items[i]->size;
+  }
+}
+
+// largest |saved - current| over the parameters' gradients, and the largest |saved| and |current|
+static inline void fx_grad_diff(const dtParams* ps, const float* saved, double* maxd,
+                                double* max_saved, double* max_current) {
+  *maxd = *max_saved = *max_current = 0;
+  int64_t off = 0;
+  for (int i = 0; i < ps->count; i++) {
+    const dtTensor* p = ps->items[i];
+    for (int64_t k = 0; k < p->size; k++) {
+      *maxd = fmax(*maxd, fabs((double)saved[off + k] - p->grad[k]));
+      *max_saved = fmax(*max_saved, fabs((double)saved[off + k]));
+      *max_current = fmax(*max_current, fabs((double)p->grad[k]));
+    }
+    off += p->size;
+  }
+}
+
 static inline int fx_verbose(void) { return getenv("DT_TEST_VERBOSE") != NULL; }
 
 #endif
