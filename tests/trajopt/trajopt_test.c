@@ -175,16 +175,23 @@ static const struct {
              {DT_SOLVER_NEWTON, DT_BACKWARD_IMPLICIT},     {DT_SOLVER_PGA_ARMIJO, DT_BACKWARD_IMPLICIT}};
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
+// the fixture (strictly concave for Newton and implicit) and a 10-iteration solver for modes[m]
+static dtTrajopt* new_mode_solver(Fix* f, int m) {
+  int needs_concave = modes[m].solver == DT_SOLVER_NEWTON || modes[m].bw == DT_BACKWARD_IMPLICIT;
+  fx_init(f, 12, 1, needs_concave ? 2.0f : 0);
+  dtTrajoptOpts o = fx_opts(modes[m].solver, modes[m].bw, 10, modes[m].solver == DT_SOLVER_LM ? 0.02f : 0.3f);
+  dtTrajopt* s = NULL;
+  CHECK_OK(dt_trajopt_new(&f->obj, TB, &o, 0, &s));
+  return s;
+}
+
 // NaN in x (element 1), Inf in a_init (element 3), -Inf in x (element 4): those elements get
 // DT_SOLVE_NONFINITE, finite returned actions and G = 0, no gradient; elements 0 and 2 are
 // bit-identical to a batch where the bad rows hold finite data (rows never mix in the MLPs).
 static void test_nonfinite_inputs(void) {
   for (int m = 0; m < NMODES; m++) {
     Fix f;
-    fx_init(&f, 12, 1, modes[m].solver == DT_SOLVER_NEWTON || modes[m].bw == DT_BACKWARD_IMPLICIT ? 2.0f : 0);
-    dtTrajoptOpts o = fx_opts(modes[m].solver, modes[m].bw, 10, modes[m].solver == DT_SOLVER_LM ? 0.02f : 0.3f);
-    dtTrajopt* s = NULL;
-    CHECK_OK(dt_trajopt_new(&f.obj, TB, &o, 0, &s));
+    dtTrajopt* s = new_mode_solver(&f, m);
     if (!s) continue;
     float x[TB * FX_X], a0[TB * FX_N], dL[TB * FX_N], af[TB * FX_N], ab[TB * FX_N], G[TB];
     float af_ref[TB * FX_N], G_ref[TB], dx[TB * FX_X], dx_ref[TB * FX_X];
@@ -251,10 +258,7 @@ static void test_nonfinite_weights(void) {
   for (int w = 0; w < 2; w++)
     for (int m = 0; m < NMODES; m++) {
       Fix f;
-      fx_init(&f, 12, 1, modes[m].solver == DT_SOLVER_NEWTON || modes[m].bw == DT_BACKWARD_IMPLICIT ? 2.0f : 0);
-      dtTrajoptOpts o = fx_opts(modes[m].solver, modes[m].bw, 10, modes[m].solver == DT_SOLVER_LM ? 0.02f : 0.3f);
-      dtTrajopt* s = NULL;
-      CHECK_OK(dt_trajopt_new(&f.obj, TB, &o, 0, &s));
+      dtTrajopt* s = new_mode_solver(&f, m);
       if (!s) continue;
       dtTensor* p = dt_params_find(&f.ps, which[w]);
       CHECK(p != NULL, "no parameter %s", which[w]);
