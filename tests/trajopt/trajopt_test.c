@@ -268,14 +268,14 @@ static void test_nonfinite_weights(void) {
       int st[TB];
       data(TB, 13, -0.5f, 0.5f, x, a0, dL);
       CHECK_OK(dt_trajopt_solve(s, TB, x, a0, af, ab, G, st));
-      for (int b = 0; b < TB; b++) CHECK(st[b] == DT_SOLVE_NONFINITE, "%s %s: status %d", which[w], dt_solver_name(o.solver), st[b]);
+      for (int b = 0; b < TB; b++) CHECK(st[b] == DT_SOLVE_NONFINITE, "%s %s: status %d", which[w], dt_solver_name(modes[m].solver), st[b]);
       CHECK(all_finite(af, TB * FX_N) && all_finite(ab, TB * FX_N) && all_finite(G, TB));
       dt_params_zero_grad(&f.ps);
       dtStatus bst = dt_trajopt_backward(s, dL, dx, NULL);
       // either nothing to differentiate (DT_OK) or the library refuses non-finite gradients
       CHECK(bst == DT_OK || bst == DT_ERR_NONFINITE, "%s", dt_status_string(bst));
       CHECK(params_grad_finite(&f.ps), "%s %s/%s: NaN reached the parameter gradients", which[w],
-            dt_solver_name(o.solver), dt_backward_name(o.backward));
+            dt_solver_name(modes[m].solver), dt_backward_name(modes[m].bw));
       CHECK(all_finite(dx, TB * FX_X));
       dt_trajopt_free(s);
       fx_free(&f);
