@@ -41,6 +41,9 @@ typedef enum dtTerminal {
   DT_TERMINAL_NONE      // no terminal value (e.g. imitation objectives)
 } dtTerminal;
 
+// Longest planning horizon a latent plan may have.
+#define DT_LATENT_MAX_HORIZON 64
+
 // Networks and sizes of  G(a) = sum_t gamma^t R(z_t, clip a_t) + gamma^H V(z_H).
 typedef struct dtLatentPlan {
   int horizon;              // H

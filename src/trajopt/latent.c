@@ -25,6 +25,23 @@ static dtTensor* min_q(dtTape* t, const dtLatentPlan* p, dtTensor* z, dtTensor* 
   return q;
 }
 
+// sum_t gamma^t R(z_t, a_t) over the H steps' inputs za[t] [B, Z+A], as one pass of R over
+// the B*H stacked rows: at small B the reward network's weights are read once, not H times
+static dtTensor* discounted_rewards(dtTape* t, const dtLatentPlan* p, dtTensor** za, int B) {
+  int H = p->horizon, width = p->latent_dim + p->action_dim;
+  dtTensor* rows = za[0];
+  for (int step = 1; step < H; step++) rows = dt_concat(t, rows, za[step], -1);
+  int shape_rows[2] = {B * H, width}, shape_bh[2] = {B, H}, shape_b[1] = {B};
+  dtTensor* r = dt_mlp_forward(t, p->reward, dt_reshape(t, rows, 2, shape_rows));
+  // the discounts as a constant [1, H] weight: [B, H] -> [B, 1]
+  dtTensor* discount = dt_input2(t, 1, H, NULL, "discount");
+  if (!discount) return NULL;
+  float d = 1.0f;
+  for (int step = 0; step < H; step++, d *= p->gamma) discount->val[step] = d;
+  r = dt_linear(t, dt_reshape(t, r, 2, shape_bh), discount, NULL);
+  return dt_reshape(t, r, 1, shape_b);
+}
+
 static dtTensor* latent_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* z) {
   const dtLatentPlan* p = ctx;
   int A = p->action_dim, H = p->horizon;
@@ -32,19 +49,15 @@ static dtTensor* latent_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* z) {
   int shape1[1] = {B};
   // the action clip is inside the objective: zero gradient outside the box
   dtTensor* ac = dt_clamp(t, a, p->clip_lo, p->clip_hi, 0);
-  dtTensor* G = NULL;
+  dtTensor* za[DT_LATENT_MAX_HORIZON];
   float discount = 1.0f;
   for (int step = 0; step < H; step++) {
     dtTensor* at = dt_slice(t, ac, 1, step * A, A);
-    dtTensor* za = dt_concat(t, z, at, -1);
-    if (p->reward) {
-      dtTensor* r = dt_reshape(t, dt_mlp_forward(t, p->reward, za), 1, shape1);
-      r = dt_scale(t, r, discount);
-      G = G ? dt_add(t, G, r) : r;
-    }
-    z = dt_mlp_forward(t, p->dynamics, za);
+    za[step] = dt_concat(t, z, at, -1);
+    z = dt_mlp_forward(t, p->dynamics, za[step]);
     discount *= p->gamma;
   }
+  dtTensor* G = p->reward && H > 0 ? discounted_rewards(t, p, za, B) : NULL;
   // terminal value at z_H
   if (p->terminal != DT_TERMINAL_NONE) {
     dtTensor* aH = p->terminal == DT_TERMINAL_ACTION ? dt_slice(t, ac, 1, H * A, A)
@@ -62,6 +75,9 @@ dtStatus dt_latent_objective(dtObjective* obj, const dtLatentPlan* p) {
   if (p->horizon < 1 || p->action_dim < 1 || p->latent_dim < 1)
     return dt_error(DT_ERR_ARG, "dt_latent_objective: horizon %d, action_dim %d, latent_dim %d "
                     "must be positive", p->horizon, p->action_dim, p->latent_dim);
+  if (p->horizon > DT_LATENT_MAX_HORIZON)
+    return dt_error(DT_ERR_ARG, "dt_latent_objective: horizon %d is above the limit %d",
+                    p->horizon, DT_LATENT_MAX_HORIZON);
   if (!p->dynamics) return dt_error(DT_ERR_ARG, "dt_latent_objective: dynamics network is NULL");
   if (p->terminal != DT_TERMINAL_NONE && !p->q1)
     return dt_error(DT_ERR_ARG, "dt_latent_objective: a terminal value needs q1");
