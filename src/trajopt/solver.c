@@ -110,11 +110,11 @@ static dtStatus trial_pass(const dtObjective* obj, int rows, size_t* bytes) {
 // every buffer the solver will use, from one block list (freed in dt_trajopt_free)
 static dtStatus alloc_buffers(dtTrajopt* s) {
   int Bm = s->max_batch, n = s->n, nx = s->nx > 0 ? s->nx : 1;
-  float** fbufs[] = {&s->x, &s->a, &s->a_trial, &s->a_best, &s->g, &s->dir, &s->v, &s->u,
-                     &s->xacc};
+  float** fbufs[] = {&s->x, &s->a, &s->a_trial, &s->a_best, &s->g, &s->g_trial, &s->dir, &s->v,
+                     &s->u, &s->xacc};
   size_t fsizes[] = {(size_t)Bm * nx, (size_t)Bm * n, (size_t)Bm * n, (size_t)Bm * n,
                      (size_t)Bm * n,  (size_t)Bm * n, (size_t)Bm * n, (size_t)Bm * n,
-                     (size_t)Bm * nx};
+                     (size_t)Bm * n,  (size_t)Bm * nx};
   for (size_t i = 0; i < sizeof fsizes / sizeof fsizes[0]; i++)
     if (!(*fbufs[i] = dt_calloc(fsizes[i], sizeof(float)))) return DT_ERR_NOMEM;
   float** vbufs[] = {&s->G, &s->G_trial, &s->err_last, &s->err_best, &s->alpha, &s->seed_dot};
@@ -239,7 +239,7 @@ void dt_trajopt_free(dtTrajopt* s) {
   if (!s) return;
   dt_tape_free(s->tape);
   void* bufs[] = {s->x,       s->a,      s->a_trial, s->a_best,  s->G,      s->G_trial,
-                  s->g,       s->err_last, s->err_best, s->dir,  s->alpha,  s->status,
+                  s->g,       s->g_trial, s->err_last, s->err_best, s->dir, s->alpha, s->status,
                   s->iters,   s->active, s->accepted, s->hess,  s->eig_w,  s->eig_work,
                   s->free_idx, s->sub,   s->rhs,     s->x_rep,  s->a_rep,  s->t_rep,
                   s->v,       s->u,      s->seed_dot, s->xacc,  s->pacc,   s->pjunk,
@@ -514,13 +514,31 @@ static void project_step(const dtTrajopt* s, const float* a, const float* d, flo
   }
 }
 
-// backtracking line search along the projection arc P(a + alpha d), batched over elements
+// the step length beyond which P(a + alpha d) no longer moves: every coordinate with d_i != 0
+// has reached its bound (infinity when some coordinate moves without bound or d = 0)
+static float arc_end(const dtTrajopt* s, const float* a, const float* d) {
+  float end = 0.0f;
+  for (int i = 0; i < s->n; i++) {
+    if (d[i] == 0.0f) continue;
+    float room = d[i] > 0 ? s->opts.hi - a[i] : s->opts.lo - a[i];
+    float t = room / d[i];
+    if (!(t < INFINITY)) return INFINITY;
+    if (t > end) end = t;
+  }
+  return end > 0.0f ? end : INFINITY;
+}
+
+// backtracking line search along the projection arc P(a + alpha d), batched over elements;
+// it starts at alpha0 or at the arc's end, whichever is shorter (the same point: a long step,
+// e.g. along negative curvature, would otherwise re-evaluate the box corner while it backtracks)
 static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, float alpha0) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
+  s->first_trial_kept = 0;
   for (int b = 0; b < B; b++) {
     s->accepted[b] = !s->active[b];
-    s->alpha[b] = alpha0;
+    float end = arc_end(s, s->a + (size_t)b * n, d + (size_t)b * n);
+    s->alpha[b] = alpha0 < end ? alpha0 : end;
   }
   for (int ls = 0; ls <= o->armijo_max; ls++) {
     for (int b = 0; b < B; b++) {
@@ -532,7 +550,9 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
         project_step(s, a, d + (size_t)b * n, s->alpha[b], at, NULL);
       }
     }
-    dtStatus st = eval_prepared(s, B, c, s->a_trial, s->G_trial, NULL);
+    // the first trial also takes the gradient: when every element accepts it, the solver's
+    // next iterate is that point and needs no evaluation of its own
+    dtStatus st = eval_prepared(s, B, c, s->a_trial, s->G_trial, ls == 0 ? s->g_trial : NULL);
     if (st) return st;
     int pending = 0;
     for (int b = 0; b < B; b++) {
@@ -549,9 +569,28 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
         pending = 1;
       }
     }
-    if (!pending) break;
+    if (!pending) {
+      s->first_trial_kept = ls == 0;
+      break;
+    }
   }
   return DT_OK;
+}
+
+// G and dG/da at the new iterates (G_prev, when given, receives the previous G): taken from the
+// line search's first trial when every element accepted it (the same points), else evaluated
+static dtStatus eval_new_iterates(dtTrajopt* s, int B, dtTensor* c, float* G_prev) {
+  if (s->first_trial_kept) {
+    for (int b = 0; b < B; b++) {
+      float G_new = s->G_trial[b];  // G_prev may be G_trial itself
+      if (G_prev) G_prev[b] = s->G[b];
+      s->G[b] = G_new;
+    }
+    memcpy(s->g, s->g_trial, (size_t)B * s->n * sizeof(float));
+    return DT_OK;
+  }
+  if (G_prev) memcpy(G_prev, s->G, (size_t)B * sizeof(float));
+  return eval_prepared(s, B, c, s->a, s->G, s->g);
 }
 
 // projected-gradient norm |P(a + g) - a| (the first-order optimality measure on a box)
@@ -613,7 +652,7 @@ static dtStatus solve_pga(dtTrajopt* s, int B, dtTensor* c, int armijo) {
       if (rec) rec->alpha[b] = s->alpha[b];
       s->iters[b]++;
     }
-    dtStatus st = eval_prepared(s, B, c, s->a, s->G, s->g);
+    dtStatus st = armijo ? eval_new_iterates(s, B, c, NULL) : eval_prepared(s, B, c, s->a, s->G, s->g);
     if (st) return st;
     check_finite(s, B, s->a_trial);
     for (int b = 0; b < B; b++) {
@@ -764,8 +803,7 @@ static dtStatus solve_newton(dtTrajopt* s, int B, dtTensor* c) {
                    s->a + (size_t)b * n, NULL);
       s->iters[b]++;
     }
-    memcpy(s->G_trial, s->G, (size_t)B * sizeof(float));  // G before the step
-    if ((st = eval_prepared(s, B, c, s->a, s->G, s->g))) return st;
+    if ((st = eval_new_iterates(s, B, c, s->G_trial))) return st;  // G_trial: G before the step
     check_finite(s, B, s->a_trial);
     for (int b = 0; b < B; b++) {
       if (s->status[b] == DT_SOLVE_NONFINITE) continue;

@@ -34,6 +34,8 @@ struct dtTrajopt {
   float* G;             // G at a [B]
   float* G_trial;       // G at a_trial [B]
   float* g;             // dG/da at a [B, n]
+  float* g_trial;       // dG/da at the line search's first trial [B, n]
+  int first_trial_kept; // line search: every element accepted its first trial
   float* err_last;      // E at the previous iterate (LM) [B]
   float* err_best;      // best E (LM) or -G (others) [B]
   float* dir;           // search direction [B, n]
