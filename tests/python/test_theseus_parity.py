@@ -74,7 +74,8 @@ class Plan(C.Structure):
                 ("gamma", C.c_float), ("terminal", C.c_int), ("encoder", C.c_void_p),
                 ("dynamics", C.c_void_p), ("reward", C.c_void_p), ("q1", C.c_void_p),
                 ("q2", C.c_void_p), ("pi", C.c_void_p), ("clip_lo", C.c_float),
-                ("clip_hi", C.c_float), ("x_dim", C.c_int), ("params", C.c_void_p)]
+                ("clip_hi", C.c_float), ("x_dim", C.c_int), ("params", C.c_void_p),
+                ("conv_encoder", C.c_void_p)]
 
 
 class Objective(C.Structure):
@@ -88,7 +89,8 @@ class Opts(C.Structure):
                 ("rel_tol", C.c_float), ("grad_tol", C.c_float), ("lo", C.c_float), ("hi", C.c_float),
                 ("armijo_c", C.c_float), ("armijo_shrink", C.c_float), ("armijo_max", C.c_int),
                 ("newton_min_curv", C.c_float), ("backward", C.c_int), ("backward_iters", C.c_int),
-                ("implicit_reg", C.c_float), ("bound_tol", C.c_float)]
+                ("implicit_reg", C.c_float), ("bound_tol", C.c_float), ("newton_cg", C.c_int),
+                ("project", C.c_int)]
 
 
 class Stats(C.Structure):
