@@ -215,6 +215,16 @@ static double newton_time_to(Net* net, double target, int reps, int cg, int* ite
   return -1;
 }
 
+// whether "solver/backward" of c is an entry of the comma-separated list
+static int in_list(const char* list, Cfg c) {
+  char name[64];
+  snprintf(name, sizeof name, "%s/%s", dt_solver_name(c.solver), dt_backward_name(c.bw));
+  size_t len = strlen(name);
+  for (const char* p = list; (p = strstr(p, name)) != NULL; p += len)
+    if ((p == list || p[-1] == ',') && (p[len] == ',' || p[len] == '\0')) return 1;
+  return 0;
+}
+
 static const char* conv_name(int conv) { return conv ? "official" : "off"; }
 
 // JSON lines from the Theseus script: {"B":..,"iters":..,"backward":"..","conv":"..",
@@ -284,6 +294,7 @@ int bench_trajopt(int argc, char** argv) {
   const char* batches = "1,32,256";
   const char* iters_s = "50,100";
   const char* theseus = NULL;
+  const char* only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -293,11 +304,14 @@ int bench_trajopt(int argc, char** argv) {
     else if (!strcmp(argv[i], "--theseus") && i + 1 < argc) theseus = argv[++i];
     else if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
       fprintf(stderr,
               "usage: difftop bench trajopt [--json] [--threads N] [--reps N] [--batches 1,32,256]\n"
               "       [--iters 50,100] [--theseus PYTHON] [--quick] [--seed N]\n"
-              "  --quick: only lm/truncated, lm/none and newton/implicit\n");
+              "       [--only SOLVER/BACKWARD,...]\n"
+              "  --quick: only lm/truncated, lm/none and newton/implicit\n"
+              "  --only: just these configurations, e.g. lm/truncated,newton/implicit\n");
       return 2;
     }
   }
@@ -332,6 +346,7 @@ int bench_trajopt(int argc, char** argv) {
                          c.bw != DT_BACKWARD_IMPLICIT) &&
               c.solver != DT_SOLVER_NEWTON)
             continue;
+          if (only && !in_list(only, c)) continue;
           // Newton (n = 30 Hessian-vector rows per iteration per element) only at B = 1;
           // implicit (the same Hessian once) and unroll (a second-order pass per iteration)
           // up to B = 32: above, each costs minutes per configuration

@@ -269,7 +269,8 @@ static void linear_backward(dtTape* t, dtTensor* y) {
   if (needs_grad(t, W)) {
     if (!dt_ensure_grad(t, W)) return;
     if (first || !(W->flags & DT_PARAM)) gemm_tn_acc(out, in, M, y->grad, x->val, W->grad);
-    if (so) linear_weight_gdot(M, out, in, y, x, W->gdot);
+    if (so && !dt_grad_stage_linear(t->stage, M, y, x, W))
+      linear_weight_gdot(M, out, in, y, x, W->gdot);
   }
   // gb += column sums of g (and g')
   if (b && needs_grad(t, b)) {

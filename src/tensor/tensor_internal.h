@@ -3,7 +3,18 @@
 #ifndef DIFFTOP_TENSOR_INTERNAL_H
 #define DIFFTOP_TENSOR_INTERNAL_H
 
+#include "difftop/nn.h"
 #include "difftop/tensor.h"
+
+// Rows of Linear weight-gradient tangents kept for one product per weight (tensor/stage.c).
+typedef struct dtGradStage {
+  int count;      // weights with a slot
+  int cap;        // rows per slot
+  dtTensor** w;   // the weights (2-D parameters)
+  float** g;      // [cap, out] adjoint (tangent) rows per slot
+  float** x;      // [cap, in] input rows paired with them
+  int* rows;      // rows held per slot
+} dtGradStage;
 
 struct dtTape {
   dtArena arena;
@@ -14,6 +25,7 @@ struct dtTape {
   int no_param_grads;  // parameters get no gradients (solver iterations)
   int param_gdot_only;  // second order: Linear weights/biases get gdot but not grad (whose
                         // first-order value the caller discards, e.g. the trajopt backward)
+  dtGradStage* stage;  // second order: Linear weight gdot rows are kept here (NULL: added)
   dtStatus status;   // first error since the last reset
   char msg[512];
 };
@@ -57,6 +69,27 @@ void dt_conv2d_backward(dtTape* t, dtTensor* y);
 // Let Linear layers skip the first-order gradient of their parameters on second-order passes
 // (on = 1): only the adjoint tangents (gdot) are accumulated. A setting: reset keeps it.
 void dt_tape_set_param_gdot_only(dtTape* t, int on);
+
+// Slots of cap_rows rows for every 2-D parameter of ps (nothing is staged until a tape uses it).
+dtStatus dt_grad_stage_init(dtGradStage* s, const dtParams* ps, int cap_rows);
+
+// Free the slots.
+void dt_grad_stage_free(dtGradStage* s);
+
+// Keep the rows of one use of W (gW' += g'^T x + g^T x'); 0 when W has no slot or the rows
+// are too many to be worth keeping (the caller adds them itself).
+int dt_grad_stage_linear(dtGradStage* s, int M, const dtTensor* y, const dtTensor* x,
+                         const dtTensor* W);
+
+// Add every slot's rows into its weight's gdot (which must be the buffer the rows belong to).
+void dt_grad_stage_flush(dtGradStage* s);
+
+// Drop the rows (after a failed pass).
+void dt_grad_stage_discard(dtGradStage* s);
+
+// Let the tape's second-order Linear backward keep weight gdot rows in s (NULL: add them).
+// A setting: reset keeps it.
+void dt_tape_set_grad_stage(dtTape* t, dtGradStage* s);
 
 // 'name' or op#id of a tensor, for messages.
 const char* dt_label(const dtTensor* x, char* buf, size_t n);

@@ -15,6 +15,7 @@
 // Implicit: at a stationary point g_F(a*, p) = 0 on the free set F, so
 //   dL/dp = d/dp (u . g) with u_F = (-H_FF)^-1 v_F, u = 0 off F; s = 0.
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tensor/tensor_internal.h"
@@ -39,16 +40,23 @@ static void borrow_params(dtTrajopt* s) {
   }
 }
 
+// 1 when no value is NaN or Inf: an exponent of all ones, tested on the bits so that the loop
+// has no early exit and vectorises (the accumulator holds every parameter, 6 MB officially)
+static int all_finite(const float* v, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t k = 0; k < n; k++) {
+    uint32_t u;
+    memcpy(&u, v + k, sizeof u);
+    bad |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  return !bad;
+}
+
 // give the buffers back; add the accumulated gradients when they are all finite
 static dtStatus return_params(dtTrajopt* s, int add) {
   dtParams* ps = s->obj.params;
   if (!ps) return DT_OK;
-  int finite = 1;
-  for (int64_t k = 0; add && k < s->pcount; k++)
-    if (!isfinite(s->pacc[k])) {
-      finite = 0;
-      break;
-    }
+  int finite = !add || all_finite(s->pacc, s->pcount);
   int64_t off = 0;
   for (int i = 0; i < ps->count; i++) {
     dtTensor* p = ps->items[i];
@@ -193,11 +201,19 @@ dtStatus dt_trajopt_backward(dtTrajopt* s, const float* dL_da, float* dL_dx, flo
   dtBackward mode = s->opts.backward;
   if (mode != DT_BACKWARD_NONE) {
     borrow_params(s);
+    dt_tape_set_grad_stage(s->tape, &s->stage);
     if (mode == DT_BACKWARD_IMPLICIT) {
       st = implicit_backward(s);
     } else {
       for (int k = s->steps_len - 1; k >= 0 && !st; k--) st = step_backward(s, &s->steps[k]);
     }
+    // the kept weight rows land in the accumulator while the parameters still point at it
+    if (st) {
+      dt_grad_stage_discard(&s->stage);
+    } else {
+      dt_grad_stage_flush(&s->stage);
+    }
+    dt_tape_set_grad_stage(s->tape, NULL);
     dtStatus st2 = return_params(s, st == DT_OK);
     if (!st) st = st2;
   }

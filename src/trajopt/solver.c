@@ -182,6 +182,10 @@ static dtStatus alloc_buffers(dtTrajopt* s) {
     s->psave_flags = dt_calloc((size_t)np, sizeof(int));
     if (!s->pacc || !s->pjunk || !s->psave_grad || !s->psave_gdot || !s->psave_flags)
       return DT_ERR_NOMEM;
+    // a backward through k steps at B = 1 keeps 2 rows per use and step (H uses per pass for
+    // the dynamics): 64 rows hold the official k = 5, H = 5 window
+    if (o->backward != DT_BACKWARD_NONE && dt_grad_stage_init(&s->stage, s->obj.params, 64))
+      return DT_ERR_NOMEM;
   }
   return DT_OK;
 }
@@ -250,6 +254,7 @@ void dt_trajopt_free(dtTrajopt* s) {
     dt_free(s->steps[k].alpha), dt_free(s->steps[k].pass), dt_free(s->steps[k].applied);
   }
   dt_free(s->steps);
+  dt_grad_stage_free(&s->stage);
   dt_free(s);
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "difftop/trajopt.h"
+#include "tensor/tensor_internal.h"
 
 // One recorded iteration: what the backward needs to differentiate the step a_k -> a_{k+1}.
 typedef struct dtStep {
@@ -76,6 +77,7 @@ struct dtTrajopt {
   float** psave_grad;   // parameters' own buffers while a backward borrows them
   float** psave_gdot;
   int* psave_flags;
+  dtGradStage stage;    // backward: Linear weight gdot rows, one product per weight at the end
   int implicit_indefinite;
   int solved;           // a solve happened and its history is valid
 
