@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The MuJoCo (reacher-hard) imitation-learning comparison of docs/il.md, "MuJoCo task".
 # Usage: bash tools/il-experiments-mujoco.sh [OUT_DIR] [PHASE...]
-#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | mainN | extraN | all
+#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | early | mainN | extraN |
+#   all
 #   (default all).
 # Finished runs (eval.json, or train.csv + model for the selection runs) are skipped, so the
 # script resumes where it stopped. DIFFTOP_BIN picks the binary (default: a copy of
@@ -26,6 +27,9 @@ E_BC=300 E_RES=100 E_DT=50 E_DIFF=400
 # DiffTOP + diffusion and the zero / N(0, 1) initialisations: half of DiffTOP + BC's epochs, to fit
 # the CPU budget (chosen before any of them was evaluated)
 E_DTX=25
+# BC's held-out loss is lowest after 3 epochs (select/bc/train.csv: 0.0395 at epoch index 2, 0.070
+# at 300): the under-fitting base of the "early" phase, whose refiners keep E_RES and E_DT
+E_BC_EARLY=3
 
 sel() {  # selection run: last 5 demos held out, training seed 0, no evaluation
   local name=$1; shift
@@ -63,6 +67,13 @@ extra_seed() {  # diffusion, DiffTOP + diffusion, zero and N(0, 1) initialisatio
   run difftop-zero-s$s --policy difftop --seed $s --epochs $E_DTX init=zero
   run difftop-random-s$s --policy difftop --seed $s --epochs $E_DTX init=random
 }
+early_phase() {  # BC stopped where its held-out loss was lowest (3 epochs), and both refiners on it
+  for s in 1 2 3; do
+    run bc-early-s$s --policy bc --seed $s --epochs $E_BC_EARLY
+    run residual-bc-early-s$s --policy residual --base "$OUT/bc-early-s$s" --seed $s --epochs $E_RES
+    run difftop-bc-early-s$s --policy difftop --base "$OUT/bc-early-s$s" --seed $s --epochs $E_DT
+  done
+}
 dart_phase() {  # the same 25 episodes without DART noise: BC only, for the noise comparison
   local D0=$OUT/$TASK-demos-n25-noise0-s0.hdf5
   [ -f "$D0" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --out "$D0"
@@ -74,6 +85,7 @@ for ph in $PHASES; do
     main) for s in 1 2 3; do main_seed $s; done ;;
     extra) for s in 1 2 3; do extra_seed $s; done ;;
     dart) dart_phase ;;
+    early) early_phase ;;
     main1|main2|main3) main_seed ${ph#main} ;;
     extra1|extra2|extra3) extra_seed ${ph#extra} ;;
     all) select_phase; for s in 1 2 3; do main_seed $s; done; for s in 1 2 3; do extra_seed $s; done

@@ -75,6 +75,8 @@ typedef struct dtRLConfig {
   int pg_batch;             // batched mode: replay states per PG step
   float init_std;           // noise of the pi-rollout initialisation (0.05)
   int lm_project;           // 1: LM iterates stay in the action box (0: official)
+  int shift_init;           // 1: within an episode, start from the previous plan advanced by one
+                            // step, its last step from the pi rollout (0: the pi rollout)
   // ablations
   int no_backward;          // solve without differentiating (paper App. B.1)
   int no_pi_init;           // zero initialisation instead of the pi rollout

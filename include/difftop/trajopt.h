@@ -73,6 +73,12 @@ DTAPI int dt_latent_plan_n(const dtLatentPlan* plan);
 DTAPI dtStatus dt_latent_pi_rollout(const dtLatentPlan* plan, dtTape* t, int B, const float* x,
                                     float std, float noise_clip, dtRng* rng, float* a_init);
 
+// Warm start from a previous plan: out[b] = prev[b] advanced by one step of A actions (n must be a
+// multiple of A); the freed last step takes fill[b] ([B, A]) or, when fill is NULL, repeats
+// prev's last step. out may equal prev.
+DTAPI dtStatus dt_trajopt_shift_start(const float* prev, int B, int n, int A, const float* fill,
+                                      float* out);
+
 //---------------------------------------------------------------------------------------------
 // solvers and options
 

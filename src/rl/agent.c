@@ -61,6 +61,7 @@ dtStatus dt_agent_new(const dtRLConfig* cfg, int obs_dim, int action_dim, dtAgen
                     "iterations must be positive");
   dtAgent* a = dt_calloc(1, sizeof *a);
   if (!a) return DT_ERR_NOMEM;
+  a->plan_call = -1;  // no plan to shift yet
   a->cfg = *cfg;
   a->S = obs_dim;
   a->A = action_dim;
@@ -195,9 +196,15 @@ static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, 
     st = dt_latent_pi_rollout(&a->plans[h], a->tape, 1, obs, c->init_std, 0.3f, &a->rng, a->a_init);
     if (st) return st;
   }
+  // warm start: the plan of the previous call (same episode and horizon) advanced by one step
+  if (c->shift_init && !t0 && a->plan_call == a->act_calls - 1 && a->last_h == h) {
+    st = dt_trajopt_shift_start(a->a_best, 1, n, a->A, a->a_init + n - a->A, a->a_init);
+    if (st) return st;
+  }
   st = dt_trajopt_solve(s, 1, obs, a->a_init, a->a_final, a->a_best, NULL, a->status);
   if (st) return st;
   a->last_h = h;
+  a->plan_call = a->act_calls;
   // the executed action: the best iterate's first action, NaN -> 0, clipped to the box
   for (int j = 0; j < a->A; j++) {
     float v = a->a_best[j];
@@ -218,6 +225,7 @@ dtStatus dt_agent_act(dtAgent* a, const float* obs, int64_t step, int t0, int ev
     case 1: st = dt_agent_mppi(a, obs, step, t0, eval, action); break;
     default: st = act_trajopt(a, obs, step, t0, action); break;
   }
+  a->act_calls++;
   a->timers[0] += dt_time_s() - t;
   return st;
 }

@@ -35,6 +35,8 @@ struct dtAgent {
   dtTrajopt* bsolvers[DT_MAX_HORIZON + 1];  // batched PG (batch pg_batch)
   int episode_h;             // horizon fixed at the episode's start
   int last_h;                // horizon of the last TO solve
+  int64_t act_calls;         // dt_agent_act calls so far
+  int64_t plan_call;         // the call whose TO solve left its plan in a_best (-1: none)
   float* a_init;             // [max(pg_batch,1), n_max]
   float* a_final;
   float* a_best;

@@ -152,3 +152,23 @@ dtStatus dt_latent_pi_rollout(const dtLatentPlan* p, dtTape* t, int B, const flo
   dt_tape_set_param_grads(t, 1);
   return st;
 }
+
+dtStatus dt_trajopt_shift_start(const float* prev, int B, int n, int A, const float* fill,
+                                float* out) {
+  if (!prev || !out) return dt_error(DT_ERR_ARG, "dt_trajopt_shift_start: NULL plan");
+  if (B < 1 || A < 1 || n < A || n % A)
+    return dt_error(DT_ERR_ARG, "dt_trajopt_shift_start: %d decisions are not whole steps of %d "
+                    "actions (B = %d)", n, A, B);
+  for (int b = 0; b < B; b++) {
+    const float* p = prev + (size_t)b * n;
+    float* o = out + (size_t)b * n;
+    memmove(o, p + A, (size_t)(n - A) * sizeof(float));  // overlapping when out == prev
+    if (o != p) {
+      const float* last = fill ? fill + (size_t)b * A : p + n - A;
+      memmove(o + n - A, last, (size_t)A * sizeof(float));  // fill may lie in out
+    } else if (fill) {
+      memmove(o + n - A, fill + (size_t)b * A, (size_t)A * sizeof(float));
+    }  // in place without fill: the last step already holds prev's last step
+  }
+  return DT_OK;
+}

@@ -3,6 +3,7 @@
 // pi and state critics, bad input, and training runs that resume exactly.
 #include <sys/stat.h>
 
+#include "rl/agent_internal.h"
 #include "test.h"
 
 enum { S = 5, A = 2, L = 20 };
@@ -110,6 +111,33 @@ static void test_policy_gradient_freezes_pi_and_state_critics(void) {
   dt_replay_free(r);
 }
 
+// shift_init: within an episode the solver starts from the previous plan advanced by one step;
+// at an episode start, or without the option, from the pi rollout
+static void test_shift_init_warm_start(void) {
+  for (int shift = 0; shift <= 1; shift++) {
+    dtRLConfig c;
+    small_config(&c, DT_ALGO_DIFFTOP);
+    c.shift_init = shift;
+    dtAgent* a = NULL;
+    CHECK_OK(dt_agent_new(&c, S, A, &a));
+    float obs[S] = {0.1f, -0.2f, 0.3f, 0.0f, 0.5f}, act[A], prev[16];
+    int n = c.horizon * A;
+    for (int t = 0; t < 3; t++) {
+      CHECK_OK(dt_agent_act(a, obs, 1000, t == 0, 0, act));
+      if (t > 0) {
+        int same = !memcmp(a->a_init, prev + A, (size_t)(n - A) * sizeof(float));
+        CHECK(same == shift, "shift_init=%d step %d: start %s the shifted plan", shift, t,
+              same ? "is" : "is not");
+      }
+      memcpy(prev, a->a_best, (size_t)n * sizeof(float));
+    }
+    // a new episode starts from the pi rollout again
+    CHECK_OK(dt_agent_act(a, obs, 1000, 1, 0, act));
+    CHECK(memcmp(a->a_init, prev + A, (size_t)(n - A) * sizeof(float)) != 0);
+    dt_agent_free(a);
+  }
+}
+
 static void test_bad_observation(void) {
   dtRLConfig c;
   small_config(&c, DT_ALGO_DIFFTOP);
@@ -172,7 +200,7 @@ static void test_resume_is_exact(void) {
 #endif
 
 DT_TEST_MAIN("rl/agent", TEST(test_planner_schedule), TEST(test_updates_reduce_the_loss),
-             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_bad_observation)
+             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_bad_observation)
 #ifdef DT_HAVE_MUJOCO
              , TEST(test_resume_is_exact)
 #endif

@@ -507,6 +507,30 @@ static void test_lm_best_tracking(void) {
   }
 }
 
-DT_TEST_MAIN("trajopt", TEST(test_bounds_respected), TEST(test_batch_equals_alone),
+// dt_trajopt_shift_start: one step forward, the end filled or repeated, in place too; bad sizes
+// are errors
+static void test_shift_start(void) {
+  const float prev[12] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16};  // B = 2, n = 6, A = 2
+  const float fill[4] = {-1, -2, -3, -4};
+  float out[12];
+  CHECK_OK(dt_trajopt_shift_start(prev, 2, 6, 2, fill, out));
+  const float want_fill[12] = {3, 4, 5, 6, -1, -2, 13, 14, 15, 16, -3, -4};
+  CHECK(!memcmp(out, want_fill, sizeof out), "shift with fill");
+  CHECK_OK(dt_trajopt_shift_start(prev, 2, 6, 2, NULL, out));
+  const float want_repeat[12] = {3, 4, 5, 6, 5, 6, 13, 14, 15, 16, 15, 16};
+  CHECK(!memcmp(out, want_repeat, sizeof out), "shift repeating the last step");
+  memcpy(out, prev, sizeof out);
+  CHECK_OK(dt_trajopt_shift_start(out, 2, 6, 2, NULL, out));
+  CHECK(!memcmp(out, want_repeat, sizeof out), "in place");
+  float inplace[12];
+  memcpy(inplace, prev, sizeof inplace);
+  CHECK_OK(dt_trajopt_shift_start(inplace, 2, 6, 2, fill, inplace));
+  CHECK(!memcmp(inplace, want_fill, sizeof inplace), "in place with fill");
+  CHECK(dt_trajopt_shift_start(prev, 2, 5, 2, NULL, out) == DT_ERR_ARG);
+  CHECK(strstr(dt_last_error(), "whole steps") != NULL, "%s", dt_last_error());
+  CHECK(dt_trajopt_shift_start(NULL, 2, 6, 2, NULL, out) == DT_ERR_ARG);
+}
+
+DT_TEST_MAIN("trajopt", TEST(test_shift_start), TEST(test_bounds_respected), TEST(test_batch_equals_alone),
              TEST(test_nonfinite_inputs), TEST(test_nonfinite_weights), TEST(test_memory),
              TEST(test_lm_convergence), TEST(test_lm_best_tracking))
