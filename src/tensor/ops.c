@@ -216,8 +216,8 @@ static void linear_forward(dtTape* t, dtTensor* y) {
   if (b) {
     for (int i = 0; i < M; i++) memcpy(y->val + (size_t)i * out, b->val, (size_t)out * sizeof(float));
   }
-  // y' = x' W^T + x W'^T + b'
   gemm_nt(M, out, in, x->val, W->val, y->val, b ? 1.0f : 0.0f);
+  // y' = x' W^T + x W'^T + b'
   if (y->dot) {
     // the first product overwrites (beta 0): no zero fill
     float beta = 0.0f;

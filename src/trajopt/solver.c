@@ -534,15 +534,17 @@ static float arc_end(const dtTrajopt* s, const float* a, const float* d) {
 }
 
 // backtracking line search along the projection arc P(a + alpha d), batched over elements;
-// it starts at alpha0 or at the arc's end, whichever is shorter (the same point: a long step,
-// e.g. along negative curvature, would otherwise re-evaluate the box corner while it backtracks)
+// it starts at alpha0 or just past the arc's end, whichever is shorter (the same point: a long
+// step, e.g. along negative curvature, would otherwise re-evaluate the box corner while it
+// backtracks). Just past: every moving coordinate then lies strictly beyond its bound, so the
+// projection holds it there as it would at alpha0 (the unrolled backward sees it as clamped).
 static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, float alpha0) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
   s->first_trial_kept = 0;
   for (int b = 0; b < B; b++) {
     s->accepted[b] = !s->active[b];
-    float end = arc_end(s, s->a + (size_t)b * n, d + (size_t)b * n);
+    float end = 1.001f * arc_end(s, s->a + (size_t)b * n, d + (size_t)b * n);
     s->alpha[b] = alpha0 < end ? alpha0 : end;
   }
   for (int ls = 0; ls <= o->armijo_max; ls++) {
