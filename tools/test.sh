@@ -31,7 +31,7 @@ cmake --build build-asan -j2
 
 echo "== valgrind (memcheck) on the base, tensor, io, nn, trajopt and rl suites"
 for t in build/base_rng_test build/base_alloc_test build/base_status_test build/base_system_test \
-         build/tensor_ops_test build/io_safetensors_test build/io_st_replay_test build/io_config_test \
+         build/tensor_ops_test build/tensor_stage_test build/io_safetensors_test build/io_st_replay_test build/io_config_test \
          build/io_csv_test build/io_image_test build/nn_nn_test build/nn_convnet_test \
          build/nn_torch_crosscheck_test build/trajopt_quadratic_test build/trajopt_trajopt_test \
          build/rl_replay_test build/rl_config_test; do
