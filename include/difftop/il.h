@@ -59,7 +59,18 @@ typedef struct dtDemoSet {
   char env_args[1024];      // data attribute env_args (JSON)
   dtNormalizer obs_norm;    // fitted on all obs
   dtNormalizer act_norm;    // fitted on all actions
+  // an image observation (one key of obs_keys, not part of obs): uint8 HWC frames as stored
+  // (robomimic's agentview_image); images == NULL and image_key "" when the obs have none
+  char image_key[64];
+  int img_h, img_w, img_c;
+  uint8_t* images;          // [total, img_h, img_w, img_c]
 } dtDemoSet;
+
+// Most channels of an image observation (1: grey, 3: RGB).
+#define DT_IMAGE_MAX_CHANNELS 3
+
+// Convert one uint8 HWC image [h, w, c] to float CHW [c, h, w] in [0, 1].
+DTAPI void dt_image_hwc_to_chw(const uint8_t* hwc, int h, int w, int c, float* chw);
 
 // Options of the Push-T demonstration generator.
 typedef struct dtPushtDemoOpts {
@@ -70,6 +81,8 @@ typedef struct dtPushtDemoOpts {
   int keep_failures;        // 1: keep unsuccessful episodes too (default 0)
   int verbose;              // 1: one line per episode on stderr
   const dtPushtExpertOpts* expert;  // expert settings (NULL: the default smooth expert)
+  int image_size;           // > 0: also render image_size^2 RGB frames (obs key "image") and
+                            // store obs key "agent_pos" (obs_keys "state,agent_pos,image")
 } dtPushtDemoOpts;
 
 // Default Push-T generator options.
@@ -115,13 +128,18 @@ DTAPI void dt_demos_free(dtDemoSet* ds);
 
 // Write robomimic's layout: data/demo_k/{obs/<key>, actions, rewards, dones}, data attrs total
 // and env_args, each demo attr num_samples; plus stats/{obs,actions}/{min,max} (float32).
-// With several obs keys, obs is split back by the dims given in key_dims (NULL: one key).
+// With several obs keys, obs is split back by the dims given in key_dims (NULL: one key); the
+// image key (ds->image_key) is written from ds->images as uint8 [T, H, W, C] and its key_dims
+// entry is ignored.
 DTAPI dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* key_dims);
 
 // Read a robomimic-layout file. obs_keys: comma-separated keys under data/demo_k/obs
-// concatenated in that order (NULL or "": every 1-D or 2-D float key, by name). Validates
-// every demo: missing groups or keys, wrong ranks, row counts that disagree with actions or
-// num_samples, NaN/Inf; the message names the file, the demo and the key.
+// concatenated in that order (NULL or "": every 1-D or 2-D float key, by name). One key may be
+// a rank-4 uint8 image [T, H, W, C] (C 1 or 3): it goes to out->images (HWC, uint8; convert
+// rows with dt_image_hwc_to_chw) and needs at least one low-dimensional key beside it.
+// Validates every demo: missing groups or keys, wrong ranks or types, image extents that
+// differ between demos, row counts that disagree with actions or num_samples, NaN/Inf; the
+// message names the file, the demo and the key.
 DTAPI dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* out);
 
 // 1 when built with HDF5.
