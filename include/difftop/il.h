@@ -187,6 +187,8 @@ typedef struct dtILConfig {
   uint64_t seed;
   char task[64];           // environment the policy acts in ("" or "pusht": Push-T; a DMC task)
   int action_repeat;       // DMC: simulator steps per env step (0: the task's default)
+  int conv_channels;       // BC on images: channels of each conv of the encoder (default 32)
+  int conv_out;            // BC on images: features per frame out of the encoder (default 64)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
@@ -208,7 +210,10 @@ DTAPI const char* dt_il_kind_name(dtILKind k);
 typedef struct dtILPolicy dtILPolicy;
 
 // Create a policy for a dataset's dims (the normalisers are copied from ds); loads the frozen
-// base from c->base when the kind needs one.
+// base from c->base when the kind needs one. A dataset with an image key (ds->images) gives
+// BC a conv encoder (TD-MPC's, dt_convnet_spec_tdmpc with conv_channels and conv_out, on
+// float CHW images in [0, 1], shared over the T_o frames) whose features are concatenated with
+// the low-dimensional ones before the MLP; the other kinds reject image datasets.
 DTAPI dtStatus dt_il_policy_new(const dtILConfig* c, const dtDemoSet* ds, dtILPolicy** out);
 
 // Free a policy (NULL allowed).
@@ -244,8 +249,19 @@ DTAPI dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_
 DTAPI dtStatus dt_il_loss(dtILPolicy* p, const dtDemoSet* ds, double* loss);
 
 // Actions for an observation history obs [obs_steps, obs_dim] (oldest first, raw units):
-// writes act_steps actions [act_steps, act_dim] in raw units.
+// writes act_steps actions [act_steps, act_dim] in raw units. Not for image policies.
 DTAPI dtStatus dt_il_act(dtILPolicy* p, const float* obs_hist, float* actions);
+
+// Actions of an image policy: obs_hist as in dt_il_act (the low-dimensional keys) and images
+// [obs_steps, H, W, C] uint8 HWC frames (oldest first) of the extent the policy was trained on.
+DTAPI dtStatus dt_il_act_image(dtILPolicy* p, const float* obs_hist, const uint8_t* images,
+                               float* actions);
+
+// Image extent an image policy takes (*h, *w, *c); 0 when the policy takes no images.
+DTAPI int dt_il_policy_image(const dtILPolicy* p, int* h, int* w, int* c);
+
+// Comma-separated obs keys of the dataset the policy was created for ("" when unknown).
+DTAPI const char* dt_il_policy_obs_keys(const dtILPolicy* p);
 
 // Normalised base and refined first chunk at one obs history, for plots: writes a_init and
 // a_final [H * act_steps * act_dim]; z_tilde (posterior_dim floats, NULL: drawn from N(0, I))
@@ -268,7 +284,9 @@ typedef struct dtILEvalResult {
   double sd_score;         // standard deviation of the per-episode scores
 } dtILEvalResult;
 
-// Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each.
+// Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each. The
+// policy's obs keys pick its observation: "state" (5-D), "agent_pos" (2-D) or both; an image
+// policy gets an H x W render (dt_pusht_render) of every step.
 DTAPI dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps,
                                 dtILEvalResult* res, double* scores);
 
