@@ -389,8 +389,8 @@ static dtStatus image_encoder_create(dtILPolicy* p, const int img[3]) {
   cs.in_scale = 1.0f;  // the frames are already in [0, 1]
   int h, w;
   if (dt_convnet_flat_dim(&cs, &h, &w) < 1)
-    return dt_error(DT_ERR_ARG, "IL policy: %dx%d images are too small for the conv encoder (its stride-2 convs need at least 39x39)",
-                    img[1], img[2]);
+    return dt_error(DT_ERR_ARG, "IL policy: %dx%d images are too small for the conv encoder (its "
+                    "stride-2 convs need at least 39x39)", img[1], img[2]);
   p->img_c = img[0], p->img_h = img[1], p->img_w = img[2];
   p->img_feat = c->obs_steps * c->conv_out;
   return dt_convnet_create(&p->conv, &cs, &p->ps, "bc_conv", &p->rng);
@@ -429,7 +429,8 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
     }
     if ((st = dt_il_policy_load(c->base, &p->base))) goto fail;
     if (p->base->img_c) {
-      st = dt_error(DT_ERR_UNSUPPORTED, "IL policy: base %s takes images; a base must be a state policy", c->base);
+      st = dt_error(DT_ERR_UNSUPPORTED, "IL policy: base %s takes images; a base must be a state policy",
+                    c->base);
       goto fail;
     }
     if (p->base->obs_dim != obs_dim || p->base->act_dim != act_dim) {
@@ -903,8 +904,8 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
     int d = row_demo(ds, i);
     row_feat(p, ds, i, ds->start[d], p->xb + (size_t)b * nx);
     row_target(p, ds, i, ds->start[d + 1], L, p->yb + (size_t)b * n);
-    if (p->img_c)
-      row_images(p, ds, i, ds->start[d], p->imgb + (size_t)b * p->c.obs_steps * p->img_c * p->img_h * p->img_w);
+    size_t frames = (size_t)p->c.obs_steps * p->img_c * p->img_h * p->img_w;
+    if (p->img_c) row_images(p, ds, i, ds->start[d], p->imgb + (size_t)b * frames);
   }
   dtTape* t = p->tape;
   dt_tape_reset(t);
@@ -1197,7 +1198,8 @@ static int pusht_frame(const dtILPolicy* p, const double o[5], float* out, char*
 }
 
 // append the newest frame (obs and, for an image policy, an H x W render) to the histories
-static dtStatus pusht_push_frame(const dtILPolicy* p, const dtPusht* sim, float* hist, uint8_t* imgs, int fill) {
+static dtStatus pusht_push_frame(const dtILPolicy* p, const dtPusht* sim, float* hist, uint8_t* imgs,
+                                 int fill) {
   int To = p->c.obs_steps, od = p->obs_dim;
   size_t px = (size_t)p->img_h * p->img_w * p->img_c;
   double o[5];

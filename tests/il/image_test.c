@@ -111,6 +111,15 @@ static void test_image_bc(void) {
     CHECK(a[0] == b[0] && a[1] == b[1], "%g %g vs %g %g", a[0], a[1], b[0], b[1]);
     CHECK(dt_il_config_read((dtILConfig*)&c, "/nonexistent/config.yaml") != DT_OK);
   }
+#ifdef DT_HAVE_CHIPMUNK
+  // Push-T evaluation renders 40x40 frames for it and feeds agent_pos as the low-dim key
+  dtILEvalResult r;
+  double score = -1;
+  if (q) {
+    CHECK_OK(dt_il_eval_pusht(q, 1, 100000, 8, &r, &score));
+    CHECK(r.episodes == 1 && score >= 0 && r.ms_per_action > 0);
+  }
+#endif
   dt_il_policy_free(q);
   dt_il_policy_free(p);
   char path[600];
