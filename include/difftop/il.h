@@ -59,7 +59,18 @@ typedef struct dtDemoSet {
   char env_args[1024];      // data attribute env_args (JSON)
   dtNormalizer obs_norm;    // fitted on all obs
   dtNormalizer act_norm;    // fitted on all actions
+  // an image observation (one key of obs_keys, not part of obs): uint8 HWC frames as stored
+  // (robomimic's agentview_image); images == NULL and image_key "" when the obs have none
+  char image_key[64];
+  int img_h, img_w, img_c;
+  uint8_t* images;          // [total, img_h, img_w, img_c]
 } dtDemoSet;
+
+// Most channels of an image observation (1: grey, 3: RGB).
+#define DT_IMAGE_MAX_CHANNELS 3
+
+// Convert one uint8 HWC image [h, w, c] to float CHW [c, h, w] in [0, 1].
+DTAPI void dt_image_hwc_to_chw(const uint8_t* hwc, int h, int w, int c, float* chw);
 
 // Options of the Push-T demonstration generator.
 typedef struct dtPushtDemoOpts {
@@ -70,6 +81,8 @@ typedef struct dtPushtDemoOpts {
   int keep_failures;        // 1: keep unsuccessful episodes too (default 0)
   int verbose;              // 1: one line per episode on stderr
   const dtPushtExpertOpts* expert;  // expert settings (NULL: the default smooth expert)
+  int image_size;           // > 0: also render image_size^2 RGB frames (obs key "image") and
+                            // store obs key "agent_pos" (obs_keys "state,agent_pos,image")
 } dtPushtDemoOpts;
 
 // Default Push-T generator options.
@@ -115,13 +128,18 @@ DTAPI void dt_demos_free(dtDemoSet* ds);
 
 // Write robomimic's layout: data/demo_k/{obs/<key>, actions, rewards, dones}, data attrs total
 // and env_args, each demo attr num_samples; plus stats/{obs,actions}/{min,max} (float32).
-// With several obs keys, obs is split back by the dims given in key_dims (NULL: one key).
+// With several obs keys, obs is split back by the dims given in key_dims (NULL: one key); the
+// image key (ds->image_key) is written from ds->images as uint8 [T, H, W, C] and its key_dims
+// entry is ignored.
 DTAPI dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* key_dims);
 
 // Read a robomimic-layout file. obs_keys: comma-separated keys under data/demo_k/obs
-// concatenated in that order (NULL or "": every 1-D or 2-D float key, by name). Validates
-// every demo: missing groups or keys, wrong ranks, row counts that disagree with actions or
-// num_samples, NaN/Inf; the message names the file, the demo and the key.
+// concatenated in that order (NULL or "": every 1-D or 2-D float key, by name). One key may be
+// a rank-4 uint8 image [T, H, W, C] (C 1 or 3): it goes to out->images (HWC, uint8; convert
+// rows with dt_image_hwc_to_chw) and needs at least one low-dimensional key beside it.
+// Validates every demo: missing groups or keys, wrong ranks or types, image extents that
+// differ between demos, row counts that disagree with actions or num_samples, NaN/Inf; the
+// message names the file, the demo and the key.
 DTAPI dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* out);
 
 // 1 when built with HDF5.
@@ -169,6 +187,8 @@ typedef struct dtILConfig {
   uint64_t seed;
   char task[64];           // environment the policy acts in ("" or "pusht": Push-T; a DMC task)
   int action_repeat;       // DMC: simulator steps per env step (0: the task's default)
+  int conv_channels;       // BC on images: channels of each conv of the encoder (default 32)
+  int conv_out;            // BC on images: features per frame out of the encoder (default 64)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
@@ -190,7 +210,10 @@ DTAPI const char* dt_il_kind_name(dtILKind k);
 typedef struct dtILPolicy dtILPolicy;
 
 // Create a policy for a dataset's dims (the normalisers are copied from ds); loads the frozen
-// base from c->base when the kind needs one.
+// base from c->base when the kind needs one. A dataset with an image key (ds->images) gives
+// BC a conv encoder (TD-MPC's, dt_convnet_spec_tdmpc with conv_channels and conv_out, on
+// float CHW images in [0, 1], shared over the T_o frames) whose features are concatenated with
+// the low-dimensional ones before the MLP; the other kinds reject image datasets.
 DTAPI dtStatus dt_il_policy_new(const dtILConfig* c, const dtDemoSet* ds, dtILPolicy** out);
 
 // Free a policy (NULL allowed).
@@ -226,8 +249,19 @@ DTAPI dtStatus dt_il_train_step(dtILPolicy* p, const dtDemoSet* ds, const int64_
 DTAPI dtStatus dt_il_loss(dtILPolicy* p, const dtDemoSet* ds, double* loss);
 
 // Actions for an observation history obs [obs_steps, obs_dim] (oldest first, raw units):
-// writes act_steps actions [act_steps, act_dim] in raw units.
+// writes act_steps actions [act_steps, act_dim] in raw units. Not for image policies.
 DTAPI dtStatus dt_il_act(dtILPolicy* p, const float* obs_hist, float* actions);
+
+// Actions of an image policy: obs_hist as in dt_il_act (the low-dimensional keys) and images
+// [obs_steps, H, W, C] uint8 HWC frames (oldest first) of the extent the policy was trained on.
+DTAPI dtStatus dt_il_act_image(dtILPolicy* p, const float* obs_hist, const uint8_t* images,
+                               float* actions);
+
+// Image extent an image policy takes (*h, *w, *c); 0 when the policy takes no images.
+DTAPI int dt_il_policy_image(const dtILPolicy* p, int* h, int* w, int* c);
+
+// Comma-separated obs keys of the dataset the policy was created for ("" when unknown).
+DTAPI const char* dt_il_policy_obs_keys(const dtILPolicy* p);
 
 // Normalised base and refined first chunk at one obs history, for plots: writes a_init and
 // a_final [H * act_steps * act_dim]; z_tilde (posterior_dim floats, NULL: drawn from N(0, I))
@@ -250,7 +284,9 @@ typedef struct dtILEvalResult {
   double sd_score;         // standard deviation of the per-episode scores
 } dtILEvalResult;
 
-// Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each.
+// Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each. The
+// policy's obs keys pick its observation: "state" (5-D), "agent_pos" (2-D) or both; an image
+// policy gets an H x W render (dt_pusht_render) of every step.
 DTAPI dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps,
                                 dtILEvalResult* res, double* scores);
 

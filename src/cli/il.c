@@ -93,7 +93,10 @@ int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
-            "                     [--expert smooth|waypoints] [--keep-failures] [--verbose] --out FILE.hdf5\n"
+            "                     [--expert smooth|waypoints] [--keep-failures] [--image N] [--verbose]\n"
+            "                     --out FILE.hdf5\n"
+            "         --image N also stores obs/image, uint8 [T, N, N, 3] RGB frames rendered from the\n"
+            "         state of each step, and obs/agent_pos\n"
             "       difftop demos --task DMC_TASK [--episodes 10] [--seed S] [--noise SIGMA]\n"
             "                     [--action-repeat N] [--verbose] --out FILE.hdf5\n"
             "         DMC_TASK: a task with an analytic expert (cartpole-*, pendulum-swingup,\n"
@@ -113,6 +116,7 @@ int cmd_demos(int argc, char** argv) {
     }
     printf("%s: %d demos, %lld steps, obs '%s' (%d dims), actions %d dims\n", check, ds.n_demos,
            (long long)ds.total, ds.obs_keys, ds.obs_dim, ds.act_dim);
+    if (ds.images) printf("  image '%s': uint8 %dx%dx%d per step\n", ds.image_key, ds.img_h, ds.img_w, ds.img_c);
     for (int j = 0; j < ds.obs_dim; j++)
       printf("  obs[%d] in [%g, %g]\n", j, (double)ds.obs_norm.min[j], (double)ds.obs_norm.max[j]);
     for (int j = 0; j < ds.act_dim; j++)
@@ -157,11 +161,20 @@ int cmd_demos(int argc, char** argv) {
   }
   o.expert = &eo;
   o.keep_failures = has_flag(argc, argv, "--keep-failures");
+  if ((v = opt_get(argc, argv, "--image"))) {
+    char* end = NULL;
+    o.image_size = (int)strtol(v, &end, 10);
+    if (*end || o.image_size < 16 || o.image_size > 512) {
+      fprintf(stderr, "difftop demos: --image '%s' must be an integer in [16, 512]\n", v);
+      return 2;
+    }
+  }
   o.verbose = has_flag(argc, argv, "--verbose");
   double t0 = dt_time_s();
   dtDemoSet ds;
   dtStatus st = dt_demos_generate_pusht(&o, &ds);
-  if (!st) st = dt_demos_write_hdf5(&ds, out, NULL);
+  int key_dims[3] = {5, 2, 0};  // state, agent_pos, image (with --image)
+  if (!st) st = dt_demos_write_hdf5(&ds, out, ds.images ? key_dims : NULL);
   if (st) {
     fprintf(stderr, "difftop demos: %s\n", dt_last_error());
     return 1;
@@ -182,7 +195,9 @@ static void il_train_usage(FILE* f) {
           "keys: init=base|zero|random cvae=0|1 horizon obs_steps act_steps pred_steps hidden layers\n"
           "      latent_dim posterior_dim kl_weight gamma diffusion_steps ddim_steps batch lr\n"
           "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
-          "      backward_iters task action_repeat\n"
+          "      backward_iters task action_repeat conv_channels conv_out\n"
+          "--obs-keys with an image key (e.g. image,agent_pos; demos --image N) trains BC with a conv\n"
+          "encoder on the frames (conv_channels, conv_out); Push-T evaluation renders them.\n"
           "The task comes from the file's env_args (env_name). DMC tasks default to act_steps=1\n"
           "pred_steps=1 and the demos' action repeat. --val-demos K holds out the last K demos and\n"
           "adds their loss to train.csv (val_loss) after every epoch.\n"

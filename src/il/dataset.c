@@ -85,7 +85,24 @@ void dt_demos_free(dtDemoSet* ds) {
   free(ds->actions);
   free(ds->rewards);
   free(ds->dones);
+  free(ds->images);
   memset(ds, 0, sizeof *ds);
+}
+
+void dt_image_hwc_to_chw(const uint8_t* hwc, int h, int w, int c, float* chw) {
+  size_t plane = (size_t)h * w;
+  for (size_t i = 0; i < plane; i++)
+    for (int k = 0; k < c; k++) chw[k * plane + i] = hwc[i * c + k] * (1.0f / 255.0f);
+}
+
+// allocate room for total images of h x w x c (sets the extents)
+static dtStatus images_alloc(dtDemoSet* ds, int64_t total, int h, int w, int c) {
+  ds->img_h = h, ds->img_w = w, ds->img_c = c;
+  ds->images = malloc((size_t)(total ? total : 1) * h * w * c);
+  if (!ds->images)
+    return dt_error(DT_ERR_NOMEM, "demonstrations: out of memory for %lld images of %dx%dx%d",
+                    (long long)total, h, w, c);
+  return DT_OK;
 }
 
 // allocate arrays for n demos of total steps
@@ -141,8 +158,16 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
   int attempts = opts->max_attempts > 0 ? opts->max_attempts : 3 * want;
   // worst case: every kept episode is max_steps long
   int64_t cap = (int64_t)want * T;
-  dtStatus st = demos_alloc(out, want, cap, 5, 2);
-  if (st) return st;
+  int N = opts->image_size;
+  if (N < 0 || N > 1024)
+    return dt_error(DT_ERR_ARG, "dt_demos_generate_pusht: image_size %d outside 0..1024", N);
+  int od = N > 0 ? 7 : 5;  // state, then agent_pos with images
+  dtStatus st = demos_alloc(out, want, cap, od, 2);
+  if (!st && N > 0) st = images_alloc(out, cap, N, N, 3);
+  if (st) {
+    dt_demos_free(out);
+    return st;
+  }
   dtPusht* sim = NULL;
   dtPushtExpert* ex = NULL;
   double* states = NULL;
@@ -166,11 +191,13 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
       double obs[5];
       dt_pusht_observe(sim, obs);
       if ((st = dt_pusht_get_state(sim, state))) goto done;
+      if (N > 0 && (st = dt_pusht_render(sim, N, N, out->images + pos * N * N * 3))) goto done;
       float act[2];
       if ((st = dt_pusht_expert_act(ex, state, act))) goto done;
       double a2[2] = {act[0], act[1]}, rew = 0, cov = 0;
       if ((st = dt_pusht_step(sim, a2, &rew, &cov, &success))) goto done;
-      for (int j = 0; j < 5; j++) out->obs[pos * 5 + j] = (float)obs[j];
+      for (int j = 0; j < 5; j++) out->obs[pos * od + j] = (float)obs[j];
+      if (N > 0) out->obs[pos * od + 5] = (float)obs[0], out->obs[pos * od + 6] = (float)obs[1];
       out->actions[pos * 2] = act[0];
       out->actions[pos * 2 + 1] = act[1];
       out->rewards[pos] = (float)rew;
@@ -197,7 +224,8 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
   }
   out->start[kept] = pos;
   out->total = pos;
-  snprintf(out->obs_keys, sizeof out->obs_keys, "state");
+  snprintf(out->obs_keys, sizeof out->obs_keys, N > 0 ? "state,agent_pos,image" : "state");
+  if (N > 0) snprintf(out->image_key, sizeof out->image_key, "image");
   snprintf(out->env_args, sizeof out->env_args,
            "{\"env_name\": \"pusht\", \"type\": \"difftop\", \"env_kwargs\": {\"max_steps\": %d, "
            "\"control_hz\": 10, \"action\": \"absolute target in pixels [0, 512]\", \"obs\": "
@@ -319,6 +347,15 @@ dtStatus dt_demos_subset(const dtDemoSet* src, int first, int count, dtDemoSet* 
   memcpy(out->actions, src->actions + s0 * src->act_dim, sizeof(float) * (size_t)(n * src->act_dim));
   memcpy(out->rewards, src->rewards + s0, sizeof(float) * (size_t)n);
   memcpy(out->dones, src->dones + s0, (size_t)n);
+  if (src->images) {
+    size_t px = (size_t)src->img_h * src->img_w * src->img_c;
+    if ((st = images_alloc(out, n, src->img_h, src->img_w, src->img_c))) {
+      dt_demos_free(out);
+      return st;
+    }
+    memcpy(out->images, src->images + s0 * px, px * (size_t)n);
+    memcpy(out->image_key, src->image_key, sizeof out->image_key);
+  }
   memcpy(out->obs_keys, src->obs_keys, sizeof out->obs_keys);
   memcpy(out->env_args, src->env_args, sizeof out->env_args);
   st = demos_fit_norms(out);
@@ -398,6 +435,22 @@ static int h5_write(hid_t loc, const char* name, hid_t mem_type, hid_t file_type
   return rc;
 }
 
+// write images [T, H, W, C] as a uint8 dataset under loc
+static int h5_write_images(hid_t loc, const char* name, int64_t T, int h, int w, int c,
+                           const uint8_t* data) {
+  hsize_t dims[4] = {(hsize_t)T, (hsize_t)h, (hsize_t)w, (hsize_t)c};
+  hid_t sp = H5Screate_simple(4, dims, NULL);
+  if (sp < 0) return -1;
+  hid_t d = H5Dcreate2(loc, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = -1;
+  if (d >= 0) {
+    rc = (T == 0 || H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
+    H5Dclose(d);
+  }
+  H5Sclose(sp);
+  return rc;
+}
+
 static int h5_attr_i64(hid_t loc, const char* name, long long v) {
   hid_t sp = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(loc, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -443,10 +496,11 @@ dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* k
   if (!ds || !path || !ds->start) return dt_error(DT_ERR_ARG, "dt_demos_write_hdf5: NULL argument");
   char keys[16][64];
   int nk = split_keys(ds->obs_keys[0] ? ds->obs_keys : "obs", keys, 16);
-  int dims[16];
-  int sum = 0;
+  int dims[16], is_img[16];
+  int sum = 0, n_low = 0;
+  for (int k = 0; k < nk; k++) n_low += !(is_img[k] = ds->images && !strcmp(keys[k], ds->image_key));
   for (int k = 0; k < nk; k++) {
-    dims[k] = key_dims ? key_dims[k] : (nk == 1 ? ds->obs_dim : 0);
+    dims[k] = is_img[k] ? 0 : key_dims ? key_dims[k] : (n_low == 1 ? ds->obs_dim : 0);
     sum += dims[k];
   }
   if (sum != ds->obs_dim)
@@ -474,6 +528,11 @@ dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* k
     rc |= og < 0;
     int off = 0;
     for (int k = 0; k < nk && !rc; k++) {
+      if (is_img[k]) {
+        size_t px = (size_t)ds->img_h * ds->img_w * ds->img_c;
+        rc |= h5_write_images(og, keys[k], T, ds->img_h, ds->img_w, ds->img_c, ds->images + s0 * px);
+        continue;
+      }
       for (int64_t t = 0; t < T; t++)
         memcpy(buf + t * dims[k], ds->obs + (s0 + t) * ds->obs_dim + off, dims[k] * sizeof(float));
       rc |= h5_write(og, keys[k], H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, T, dims[k], buf);
@@ -568,6 +627,43 @@ static int h5_is_float(hid_t loc, const char* name) {
   return f;
 }
 
+// 1 when a dataset holds 1-byte integers (uint8 images)
+static int h5_is_u8(hid_t loc, const char* name) {
+  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (d < 0) return 0;
+  hid_t ty = H5Dget_type(d);
+  int u = H5Tget_class(ty) == H5T_INTEGER && H5Tget_size(ty) == 1;
+  H5Tclose(ty);
+  H5Dclose(d);
+  return u;
+}
+
+// the image key of a read: its index among the keys and its extents
+typedef struct imgKey {
+  int k, h, w, c;
+} imgKey;
+
+// check a rank-4 obs key of demo d (dims [T, H, W, C]) against the image seen so far
+static dtStatus check_image_key(const char* path, const char* dn, const char* d0, const char* key,
+                                hid_t g, const char* kp, const hsize_t* dims, int d, int k,
+                                imgKey* im) {
+  if (im->k >= 0 && im->k != k)
+    return dt_error(DT_ERR_FORMAT, "%s: obs keys name two images (%d and %d in the list); at most one",
+                    path, im->k, k);
+  if (!h5_is_u8(g, kp))
+    return dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: an image key must hold uint8 [T, H, W, C]", path,
+                    dn, key);
+  if ((dims[3] != 1 && dims[3] != 3) || dims[1] < 1 || dims[2] < 1 || dims[1] > 4096 || dims[2] > 4096)
+    return dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: image %llux%llux%llu (H, W up to 4096, C 1 or 3)",
+                    path, dn, key, (unsigned long long)dims[1], (unsigned long long)dims[2],
+                    (unsigned long long)dims[3]);
+  if (d > 0 && (im->h != (int)dims[1] || im->w != (int)dims[2] || im->c != (int)dims[3]))
+    return dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: image %dx%dx%d, demo %s has %dx%dx%d", path, dn,
+                    key, (int)dims[1], (int)dims[2], (int)dims[3], d0, im->h, im->w, im->c);
+  im->k = k, im->h = (int)dims[1], im->w = (int)dims[2], im->c = (int)dims[3];
+  return DT_OK;
+}
+
 static int h5_read(hid_t loc, const char* name, hid_t mem_type, void* dst) {
   hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
   if (d < 0) return -1;
@@ -655,6 +751,7 @@ dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* o
   }
   // first pass: validate shapes and count steps
   int key_dim[16] = {0}, act_dim = 0;
+  imgKey im = {-1, 0, 0, 0};
   int64_t total = 0;
   int64_t* lens = calloc((size_t)nd, sizeof *lens);
   if (!lens) { st = dt_error(DT_ERR_NOMEM, "%s: out of memory", path); goto done; }
@@ -689,8 +786,13 @@ dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* o
       snprintf(kp, sizeof kp, "obs/%s", keys[k]);
       r = H5Lexists(g, kp, H5P_DEFAULT) > 0 ? h5_shape(g, kp, dims) : -2;
       if (r == -2) { st = dt_error(DT_ERR_FORMAT, "%s: data/%s: missing key 'obs/%s'", path, dn, keys[k]); break; }
-      if (r != 1 && r != 2) { st = dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: rank %d, expected 1 or 2 (images are not supported)", path, dn, keys[k], r); break; }
-      int kd = r == 1 ? 1 : (int)dims[1];
+      if (r != 1 && r != 2 && r != 4) {
+        st = dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: rank %d, expected 1 or 2 (low-dimensional) or 4 "
+                      "(uint8 image T, H, W, C)", path, dn, keys[k], r);
+        break;
+      }
+      if (r == 4 && (st = check_image_key(path, dn, demos.names[0], keys[k], g, kp, dims, d, k, &im))) break;
+      int kd = r == 1 ? 1 : r == 2 ? (int)dims[1] : 0;
       if ((int64_t)dims[0] != T) {
         st = dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: %lld rows but actions has %lld", path, dn,
                       keys[k], (long long)dims[0], (long long)T);
@@ -719,7 +821,14 @@ dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* o
   for (int k = 0; k < nk; k++) obs_dim += key_dim[k];
   if (!st && obs_dim > DT_NORM_MAX_DIM)
     st = dt_error(DT_ERR_FORMAT, "%s: obs keys give %d dims (most %d)", path, obs_dim, DT_NORM_MAX_DIM);
+  if (!st && obs_dim == 0)
+    st = dt_error(DT_ERR_FORMAT, "%s: obs keys '%s' have no low-dimensional key; an image needs one "
+                  "beside it (e.g. image,agent_pos)", path, obs_keys ? obs_keys : "");
   if (!st) st = demos_alloc(out, nd, total, obs_dim, act_dim);
+  if (!st && im.k >= 0) {
+    st = images_alloc(out, total, im.h, im.w, im.c);
+    snprintf(out->image_key, sizeof out->image_key, "%s", keys[im.k]);
+  }
   if (!st) tmp = malloc((size_t)total * (obs_dim > act_dim ? obs_dim : act_dim) * sizeof(float) + 64);
   if (!st && !tmp) st = dt_error(DT_ERR_NOMEM, "%s: out of memory", path);
   // second pass: read and check values
@@ -739,6 +848,12 @@ dtStatus dt_demos_read_hdf5(const char* path, const char* obs_keys, dtDemoSet* o
     for (int k = 0; k < nk && !st; k++) {
       char kp[160];
       snprintf(kp, sizeof kp, "obs/%s", keys[k]);
+      if (k == im.k) {
+        size_t px = (size_t)im.h * im.w * im.c;
+        if (h5_read(g, kp, H5T_NATIVE_UINT8, out->images + (size_t)pos * px) < 0)
+          st = dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: cannot be read as uint8", path, dn, keys[k]);
+        continue;
+      }
       if (h5_read(g, kp, H5T_NATIVE_FLOAT, tmp) < 0) {
         st = dt_error(DT_ERR_FORMAT, "%s: data/%s/obs/%s: cannot be read as float", path, dn, keys[k]);
         break;

@@ -33,6 +33,12 @@ struct dtILPolicy {
   dtNormalizer obs_norm, act_norm;
   dtParams ps;
   dtMLP net;              // BC / diffusion noise net / residual net
+  int img_c, img_h, img_w;  // BC on images: the frames' extent (0: no images)
+  int img_feat;           // encoder features of the T_o frames (obs_steps * conv_out)
+  dtConvNet conv;         // BC on images: the encoder shared by the frames
+  float* imgb;            // [img_cap * T_o, C H W] float CHW frames of a batch
+  int img_cap;
+  char obs_keys[256];     // the dataset's obs keys
   dtMLP enc, f, d, q;     // DiffTOP (q: CVAE posterior)
   int zdim;               // latent seen by f and d (latent_dim + posterior_dim with a CVAE)
   dtILPolicy* base;
@@ -87,6 +93,8 @@ void dt_il_config_default(dtILConfig* c) {
   c->backward = DT_BACKWARD_UNROLL;
   c->backward_iters = 5;
   c->seed = 1;
+  c->conv_channels = 32;
+  c->conv_out = 64;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
@@ -110,7 +118,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"ddim_steps", &c->ddim_steps, 1, MAX_DDPM}, {"epochs", &c->epochs, 0, 1000000},
       {"batch", &c->batch, 1, 65536},     {"iters", &c->iters, 1, 10000},
       {"backward_iters", &c->backward_iters, 1, 10000},
-      {"action_repeat", &c->action_repeat, 0, 1000}};
+      {"action_repeat", &c->action_repeat, 0, 1000},
+      {"conv_channels", &c->conv_channels, 1, 256}, {"conv_out", &c->conv_out, 1, 1024}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -181,7 +190,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"layers", c->layers}, {"latent_dim", c->latent_dim}, {"posterior_dim", c->posterior_dim},
       {"diffusion_steps", c->diffusion_steps}, {"ddim_steps", c->ddim_steps},
       {"epochs", c->epochs}, {"batch", c->batch}, {"iters", c->iters},
-      {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat}};
+      {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat},
+      {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -208,16 +218,35 @@ dtStatus dt_il_config_write(const dtILConfig* c, const char* path) {
   return st;
 }
 
-// apply a loaded YAML config; extra keys (dims of a saved policy) go to extra[] when given
-static dtStatus config_from(dtILConfig* c, const dtConfig* cfg, int* obs_dim, int* act_dim,
-                            int* pusht_feat) {
+// what a saved policy records beside its config: the data's dims and obs keys
+typedef struct policyExtra {
+  int obs_dim, act_dim, pusht_feat;
+  int img[3];              // image C, H, W (0: none)
+  char obs_keys[256];
+} policyExtra;
+
+// one extra key of a saved policy into ex; 0 when k is not one
+static int extra_set(policyExtra* ex, const char* k, const char* v) {
+  int* ints[6] = {&ex->obs_dim, &ex->act_dim, &ex->pusht_feat, &ex->img[0], &ex->img[1], &ex->img[2]};
+  const char* names[6] = {"obs_dim", "act_dim", "pusht_features", "image_c", "image_h", "image_w"};
+  for (int i = 0; i < 6; i++)
+    if (!strcmp(k, names[i])) {
+      *ints[i] = atoi(v);
+      return 1;
+    }
+  if (strcmp(k, "obs_keys")) return 0;
+  snprintf(ex->obs_keys, sizeof ex->obs_keys, "%s", strcmp(v, "\"\"") ? v : "");
+  return 1;
+}
+
+// apply a loaded YAML config; the extra keys of a saved policy go to ex
+static dtStatus config_from(dtILConfig* c, const dtConfig* cfg, policyExtra* ex) {
   dt_il_config_default(c);
+  memset(ex, 0, sizeof *ex);
   for (int i = 0; i < dt_config_count(cfg); i++) {
     const char *k, *v, *src;
     dt_config_at(cfg, i, &k, &v, &src);
-    if (obs_dim && !strcmp(k, "obs_dim")) { *obs_dim = atoi(v); continue; }
-    if (act_dim && !strcmp(k, "act_dim")) { *act_dim = atoi(v); continue; }
-    if (pusht_feat && !strcmp(k, "pusht_features")) { *pusht_feat = atoi(v); continue; }
+    if (extra_set(ex, k, v)) continue;
     if (!strcmp(k, "base") && (!strcmp(v, "\"\"") || !*v)) { c->base[0] = 0; continue; }
     if (!strcmp(k, "task") && (!strcmp(v, "\"\"") || !*v)) { c->task[0] = 0; continue; }
     if (dt_il_config_set(c, k, v))
@@ -230,8 +259,8 @@ dtStatus dt_il_config_read(dtILConfig* c, const char* path) {
   dtConfig* cfg = NULL;
   dtStatus st = dt_config_new(&cfg);
   if (!st) st = dt_config_load_file(cfg, path);
-  int a, b, e;
-  if (!st) st = config_from(c, cfg, &a, &b, &e);
+  policyExtra ex;
+  if (!st) st = config_from(c, cfg, &ex);
   dt_config_free(cfg);
   return st;
 }
@@ -257,6 +286,16 @@ static void row_feat(const dtILPolicy* p, const dtDemoSet* ds, int64_t i, int64_
     int64_t r = i - (To - 1) + k;
     if (r < s0) r = s0;
     frame_feat(p, ds->obs + r * ds->obs_dim, out + k * p->frame_dim);
+  }
+}
+
+// frames of dataset row i (i - T_o + 1 .. i, clamped to the demo's first step) as float CHW
+static void row_images(const dtILPolicy* p, const dtDemoSet* ds, int64_t i, int64_t s0, float* out) {
+  size_t px = (size_t)p->img_c * p->img_h * p->img_w;
+  for (int k = 0; k < p->c.obs_steps; k++) {
+    int64_t r = i - (p->c.obs_steps - 1) + k;
+    if (r < s0) r = s0;
+    dt_image_hwc_to_chw(ds->images + (size_t)r * px, p->img_h, p->img_w, p->img_c, out + k * px);
   }
 }
 
@@ -294,7 +333,37 @@ static int kind_needs_base(const dtILConfig* c) {
   return c->kind == DT_IL_RESIDUAL || (c->kind == DT_IL_DIFFTOP && c->init == DT_IL_INIT_BASE);
 }
 
+// tape arena for the conv encoder of a batch: inputs, each conv's output and ReLU with
+// gradients, and one sample's im2col scratch
+static size_t image_arena_bytes(const dtILPolicy* p) {
+  if (!p->img_c) return 0;
+  const dtConvNetSpec* s = &p->conv.spec;
+  size_t per = (size_t)s->in_channels * s->in_h * s->in_w, col = 0;
+  int h = s->in_h, w = s->in_w, c = s->in_channels;
+  for (int i = 0; i < s->layers; i++) {
+    h = dt_conv2d_out_size(h, s->kernel[i], s->stride[i]);
+    w = dt_conv2d_out_size(w, s->kernel[i], s->stride[i]);
+    size_t k = (size_t)c * s->kernel[i] * s->kernel[i] * h * w;
+    col = k > col ? k : col;
+    c = s->channels[i];
+    per += 2 * (size_t)c * h * w;
+  }
+  size_t B = (size_t)(p->c.batch > 1 ? p->c.batch : 1) * p->c.obs_steps;
+  return sizeof(float) * (2 * (B * per + 4 * col) + B * 4 * (size_t)p->c.conv_out) + ((size_t)16 << 20);
+}
+
+// the float CHW frame buffer for cap rows of T_o frames
+static dtStatus alloc_images(dtILPolicy* p, int cap) {
+  if (!p->img_c || p->img_cap >= cap) return DT_OK;
+  free(p->imgb);
+  p->imgb = malloc((size_t)cap * p->c.obs_steps * p->img_c * p->img_h * p->img_w * sizeof(float));
+  p->img_cap = p->imgb ? cap : 0;
+  return p->imgb ? DT_OK : dt_error(DT_ERR_NOMEM, "IL policy: out of memory for a batch of images");
+}
+
 static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
+  dtStatus st = alloc_images(p, cap);
+  if (st) return st;
   if (p->cap >= cap) return DT_OK;
   float** bufs[] = {&p->xb, &p->yb, &p->ainit, &p->afinal, &p->dLda, &p->dLdx, &p->tmp, &p->tmp2};
   int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0);
@@ -307,9 +376,30 @@ static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
   return DT_OK;
 }
 
-static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int pusht_feat,
-                              const dtNormalizer* on, const dtNormalizer* an, dtILPolicy** out) {
+// the conv encoder of an image BC policy (BC's MLP then takes feat_dim + img_feat inputs)
+static dtStatus image_encoder_create(dtILPolicy* p, const int img[3]) {
+  const dtILConfig* c = &p->c;
+  if (c->kind != DT_IL_BC)
+    return dt_error(DT_ERR_UNSUPPORTED, "IL policy %s: image observations work with policy=bc only so far; "
+                    "leave the image key out of --obs-keys", dt_il_kind_name(c->kind));
+  if (img[0] < 1 || img[0] > DT_IMAGE_MAX_CHANNELS || img[1] != img[2] || img[1] < 1)
+    return dt_error(DT_ERR_ARG, "IL policy: images %dx%dx%d (H x W x C): the encoder needs square images "
+                    "with 1 to %d channels", img[1], img[2], img[0], DT_IMAGE_MAX_CHANNELS);
+  dtConvNetSpec cs = dt_convnet_spec_tdmpc(img[0], img[1], c->conv_channels, c->conv_out);
+  cs.in_scale = 1.0f;  // the frames are already in [0, 1]
+  int h, w;
+  if (dt_convnet_flat_dim(&cs, &h, &w) < 1)
+    return dt_error(DT_ERR_ARG, "IL policy: %dx%d images are too small for the conv encoder (its "
+                    "stride-2 convs need at least 39x39)", img[1], img[2]);
+  p->img_c = img[0], p->img_h = img[1], p->img_w = img[2];
+  p->img_feat = c->obs_steps * c->conv_out;
+  return dt_convnet_create(&p->conv, &cs, &p->ps, "bc_conv", &p->rng);
+}
+
+static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const dtNormalizer* on,
+                              const dtNormalizer* an, dtILPolicy** out) {
   *out = NULL;
+  int obs_dim = ex->obs_dim, act_dim = ex->act_dim, pusht_feat = ex->pusht_feat;
   if (c->act_steps > c->pred_steps && c->kind != DT_IL_DIFFTOP)
     return dt_error(DT_ERR_ARG, "IL config: act_steps %d > pred_steps %d", c->act_steps, c->pred_steps);
   if (on->dim != obs_dim || an->dim != act_dim)
@@ -325,9 +415,11 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
   p->feat_dim = p->frame_dim * c->obs_steps;
   p->obs_norm = *on;
   p->act_norm = *an;
+  snprintf(p->obs_keys, sizeof p->obs_keys, "%s", ex->obs_keys);
   dt_params_init(&p->ps);
   dt_rng_seed(&p->rng, c->seed);
   dtStatus st = DT_OK;
+  if (ex->img[0] && (st = image_encoder_create(p, ex->img))) goto fail;
   int A = act_dim, Hd = c->hidden, L = c->layers;
   if (kind_needs_base(c)) {
     if (!c->base[0]) {
@@ -336,6 +428,11 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
       goto fail;
     }
     if ((st = dt_il_policy_load(c->base, &p->base))) goto fail;
+    if (p->base->img_c) {
+      st = dt_error(DT_ERR_UNSUPPORTED, "IL policy: base %s takes images; a base must be a state policy",
+                    c->base);
+      goto fail;
+    }
     if (p->base->obs_dim != obs_dim || p->base->act_dim != act_dim) {
       st = dt_error(DT_ERR_ARG, "IL policy: base %s has obs/action dims %d/%d, data %d/%d", c->base,
                     p->base->obs_dim, p->base->act_dim, obs_dim, act_dim);
@@ -351,7 +448,7 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
     case DT_IL_BC: {
       p->n = c->pred_steps * A;
       p->out_len = c->pred_steps;
-      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim, Hd, L, p->n);
+      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->img_feat, Hd, L, p->n);
       for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
       s.init = DT_INIT_TORCH_DEFAULT;
       st = dt_mlp_create(&p->net, &s, &p->ps, "bc", &p->rng);
@@ -420,7 +517,7 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
   }
   if (st) goto fail;
   // inference works in fixed buffers (no allocation per call)
-  if (p->n > 1024 || (p->base && p->base->n > 1024) || p->feat_dim + p->n > 2048 ||
+  if (p->n > 1024 || (p->base && p->base->n > 1024) || p->feat_dim + p->n > 2048 || p->img_feat > 8192 ||
       p->feat_dim + (c->cvae ? c->posterior_dim : 0) > 2048) {
     st = dt_error(DT_ERR_ARG, "IL policy: %d decisions per call and %d features exceed the limits "
                   "(1024 decisions, 2048 inputs): lower act_steps, pred_steps, horizon or posterior_dim",
@@ -428,7 +525,7 @@ static dtStatus policy_create(const dtILConfig* c, int obs_dim, int act_dim, int
     goto fail;
   }
   dtTapeOpts to = dt_tape_default_opts();
-  to.arena_bytes = (size_t)256 << 20;
+  to.arena_bytes = ((size_t)256 << 20) + image_arena_bytes(p);
   p->tape = dt_tape_new(&to);
   if (!p->tape) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
   if ((st = alloc_scratch(p, c->batch > 1 ? c->batch : 1))) goto fail;
@@ -464,8 +561,21 @@ static int is_pusht_state(const dtDemoSet* ds) {
 
 dtStatus dt_il_policy_new(const dtILConfig* c, const dtDemoSet* ds, dtILPolicy** out) {
   if (!c || !ds || !out) return dt_error(DT_ERR_ARG, "dt_il_policy_new: NULL argument");
-  return policy_create(c, ds->obs_dim, ds->act_dim, is_pusht_state(ds), &ds->obs_norm, &ds->act_norm, out);
+  policyExtra ex = {ds->obs_dim, ds->act_dim, is_pusht_state(ds), {0, 0, 0}, ""};
+  if (ds->images) ex.img[0] = ds->img_c, ex.img[1] = ds->img_h, ex.img[2] = ds->img_w;
+  snprintf(ex.obs_keys, sizeof ex.obs_keys, "%s", ds->obs_keys);
+  return policy_create(c, &ex, &ds->obs_norm, &ds->act_norm, out);
 }
+
+int dt_il_policy_image(const dtILPolicy* p, int* h, int* w, int* c) {
+  if (!p || !p->img_c) return 0;
+  if (h) *h = p->img_h;
+  if (w) *w = p->img_w;
+  if (c) *c = p->img_c;
+  return 1;
+}
+
+const char* dt_il_policy_obs_keys(const dtILPolicy* p) { return p ? p->obs_keys : ""; }
 
 void dt_il_policy_free(dtILPolicy* p) {
   if (!p) return;
@@ -476,6 +586,7 @@ void dt_il_policy_free(dtILPolicy* p) {
   dt_params_free(&p->ps);
   free(p->xb), free(p->yb), free(p->ainit), free(p->afinal), free(p->dLda), free(p->dLdx);
   free(p->tmp), free(p->tmp2), free(p->caches[0]), free(p->caches[1]);
+  free(p->imgb);
   free(p);
 }
 
@@ -497,6 +608,13 @@ dtStatus dt_il_policy_save(const dtILPolicy* p, const char* dir) {
   if (!st) st = dt_config_set(cfg, "act_dim", buf, NULL);
   snprintf(buf, sizeof buf, "%d", p->pusht_feat);
   if (!st) st = dt_config_set(cfg, "pusht_features", buf, NULL);
+  if (!st) st = dt_config_set(cfg, "obs_keys", p->obs_keys[0] ? p->obs_keys : "\"\"", NULL);
+  int img[3] = {p->img_c, p->img_h, p->img_w};
+  const char* ik[3] = {"image_c", "image_h", "image_w"};
+  for (int i = 0; i < 3 && !st && p->img_c; i++) {
+    snprintf(buf, sizeof buf, "%d", img[i]);
+    st = dt_config_set(cfg, ik[i], buf, NULL);
+  }
   snprintf(path, sizeof path, "%s/config.yaml", dir);
   if (!st) st = dt_config_write(cfg, path);
   dt_config_free(cfg);
@@ -535,10 +653,12 @@ dtStatus dt_il_policy_load(const char* dir, dtILPolicy** out) {
   snprintf(path, sizeof path, "%s/config.yaml", dir);
   dtConfig* cfg = NULL;
   dtILConfig c;
-  int od = 0, ad = 0, pf = 0;
+  policyExtra ex;
+  memset(&ex, 0, sizeof ex);
   dtStatus st = dt_config_new(&cfg);
   if (!st) st = dt_config_load_file(cfg, path);
-  if (!st) st = config_from(&c, cfg, &od, &ad, &pf);
+  if (!st) st = config_from(&c, cfg, &ex);
+  int od = ex.obs_dim, ad = ex.act_dim;
   dt_config_free(cfg);
   if (st) return st;
   if (od < 1 || od > DT_NORM_MAX_DIM || ad < 1 || ad > DT_NORM_MAX_DIM)
@@ -556,7 +676,7 @@ dtStatus dt_il_policy_load(const char* dir, dtILPolicy** out) {
   if (!st) st = dt_norm_set(&on, od, mn[0], mx[0]);
   if (!st) st = dt_norm_set(&an, ad, mn[1], mx[1]);
   dtILPolicy* p = NULL;
-  if (!st) st = policy_create(&c, od, ad, pf, &on, &an, &p);
+  if (!st) st = policy_create(&c, &ex, &on, &an, &p);
   if (!st) st = dt_st_load_params(sf, p->ps.items, p->ps.count, DT_LOAD_ALLOW_UNEXPECTED);
   dt_st_close(sf);
   if (st) {
@@ -645,12 +765,25 @@ static dtStatus diffusion_sample(dtILPolicy* p, int B, const float* feat, float*
   return DT_OK;
 }
 
+// BC's normalised chunk [B, n] on the tape from features feat [B, feat_dim] and, for an image
+// policy, the frames in p->imgb [B T_o, C H W] (one encoder pass per frame, features of a
+// row's frames side by side after its low-dimensional features)
+static dtTensor* bc_forward(dtILPolicy* p, dtTape* t, int B, const float* feat) {
+  dtTensor* x = dt_input2(t, B, p->feat_dim, feat, "x");
+  if (p->img_c) {
+    int px = p->img_c * p->img_h * p->img_w, shape[2] = {B, p->img_feat};
+    dtTensor* e = dt_convnet_forward(t, &p->conv, dt_input2(t, B * p->c.obs_steps, px, p->imgb, "frames"));
+    x = dt_concat(t, x, dt_reshape(t, e, 2, shape), 1);
+  }
+  return dt_mlp_forward(t, &p->net, x);
+}
+
 // the base policy's normalised chunk [B, out_len * A] for BC / diffusion policies
 static dtStatus base_predict(dtILPolicy* b, int B, const float* feat, float* out) {
   if (b->c.kind == DT_IL_DIFFUSION) return diffusion_sample(b, B, feat, out);
   dt_tape_reset(b->tape);
   dt_tape_set_param_grads(b->tape, 0);
-  dtTensor* y = dt_mlp_forward(b->tape, &b->net, dt_input2(b->tape, B, b->feat_dim, feat, "x"));
+  dtTensor* y = bc_forward(b, b->tape, B, feat);
   dt_tape_set_param_grads(b->tape, 1);
   if (!y) return dt_tape_status(b->tape);
   for (int64_t i = 0; i < (int64_t)B * b->n; i++) out[i] = fminf(fmaxf(y->val[i], -1.0f), 1.0f);
@@ -739,6 +872,16 @@ static dtTensor* cvae_posterior(dtILPolicy* p, int B, const float* feat_x, const
   return dt_scale(t, kl, p->c.kl_weight);
 }
 
+// a dataset's images against the policy's
+static dtStatus check_images(const dtILPolicy* p, const dtDemoSet* ds) {
+  if (!p->img_c && !ds->images) return DT_OK;
+  if (!p->img_c || !ds->images || ds->img_c != p->img_c || ds->img_h != p->img_h || ds->img_w != p->img_w)
+    return dt_error(DT_ERR_ARG, "IL %s: the policy takes %s images %dx%dx%d, the dataset has %s %dx%dx%d",
+                    dt_il_kind_name(p->c.kind), p->img_c ? "" : "no", p->img_h, p->img_w, p->img_c,
+                    ds->images ? "images" : "no images", ds->img_h, ds->img_w, ds->img_c);
+  return DT_OK;
+}
+
 // the loss of a batch of rows; update = 1: backward and an Adam step (training)
 static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss,
                           int update) {
@@ -746,6 +889,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   if (ds->obs_dim != p->obs_dim || ds->act_dim != p->act_dim)
     return dt_error(DT_ERR_ARG, "dt_il_train_step: data dims %d/%d, policy %d/%d", ds->obs_dim,
                     ds->act_dim, p->obs_dim, p->act_dim);
+  if (check_images(p, ds)) return DT_ERR_ARG;
   dtStatus st = alloc_scratch(p, B);
   if (st) return st;
   if (p->c.kind == DT_IL_DIFFTOP && B > p->solver_cap)
@@ -760,6 +904,8 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
     int d = row_demo(ds, i);
     row_feat(p, ds, i, ds->start[d], p->xb + (size_t)b * nx);
     row_target(p, ds, i, ds->start[d + 1], L, p->yb + (size_t)b * n);
+    size_t frames = (size_t)p->c.obs_steps * p->img_c * p->img_h * p->img_w;
+    if (p->img_c) row_images(p, ds, i, ds->start[d], p->imgb + (size_t)b * frames);
   }
   dtTape* t = p->tape;
   dt_tape_reset(t);
@@ -767,7 +913,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   double l = 0;
   switch (p->c.kind) {
     case DT_IL_BC: {
-      dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, F, p->xb, "x"));
+      dtTensor* y = bc_forward(p, t, B, p->xb);
       dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
       if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
@@ -972,8 +1118,8 @@ static dtStatus act_normalised(dtILPolicy* p, const float* hist, const float* z_
   return st;
 }
 
-dtStatus dt_il_act(dtILPolicy* p, const float* hist, float* actions) {
-  if (!p || !hist || !actions) return dt_error(DT_ERR_ARG, "dt_il_act: NULL argument");
+// act_steps raw actions from the normalised decisions of one call
+static dtStatus act_raw(dtILPolicy* p, const float* hist, float* actions) {
   float out[1024];
   if (p->n > 1024) return dt_error(DT_ERR_ARG, "dt_il_act: %d decisions (most 1024)", p->n);
   dtStatus st = act_normalised(p, hist, NULL, NULL, out);
@@ -982,6 +1128,23 @@ dtStatus dt_il_act(dtILPolicy* p, const float* hist, float* actions) {
   for (int j = 0; j < EA; j++) actions[j] = fminf(fmaxf(out[j], -1.0f), 1.0f);
   dt_norm_unapply(&p->act_norm, actions, p->c.act_steps);
   return DT_OK;
+}
+
+dtStatus dt_il_act(dtILPolicy* p, const float* hist, float* actions) {
+  if (!p || !hist || !actions) return dt_error(DT_ERR_ARG, "dt_il_act: NULL argument");
+  if (p->img_c)
+    return dt_error(DT_ERR_ARG, "dt_il_act: the policy takes %dx%dx%d images: use dt_il_act_image", p->img_h,
+                    p->img_w, p->img_c);
+  return act_raw(p, hist, actions);
+}
+
+dtStatus dt_il_act_image(dtILPolicy* p, const float* hist, const uint8_t* images, float* actions) {
+  if (!p || !hist || !images || !actions) return dt_error(DT_ERR_ARG, "dt_il_act_image: NULL argument");
+  if (!p->img_c) return dt_error(DT_ERR_ARG, "dt_il_act_image: the policy takes no images: use dt_il_act");
+  size_t px = (size_t)p->img_c * p->img_h * p->img_w;
+  for (int k = 0; k < p->c.obs_steps; k++)
+    dt_image_hwc_to_chw(images + k * px, p->img_h, p->img_w, p->img_c, p->imgb + k * px);
+  return act_raw(p, hist, actions);
 }
 
 dtStatus dt_il_refine(dtILPolicy* p, const float* hist, const float* z_tilde, float* a_init, float* a_final) {
@@ -1011,33 +1174,92 @@ dtStatus dt_il_objective_values(dtILPolicy* p, const float* hist, const float* z
 //---------------------------------------------------------------------------------------------
 // Push-T evaluation
 
+#ifdef DT_HAVE_CHIPMUNK
+// the policy's low-dimensional frame from Push-T's observation o, by its obs keys ("state": o,
+// "agent_pos": o[0..1]; an image key is skipped); returns the frame's size, -1 for a key
+// Push-T cannot give (its name in bad)
+static int pusht_frame(const dtILPolicy* p, const double o[5], float* out, char* bad, size_t size) {
+  const char* keys = p->obs_keys[0] ? p->obs_keys : "state";
+  int n = 0;
+  for (const char* k = keys; k && *k;) {
+    const char* e = strchr(k, ',');
+    size_t len = e ? (size_t)(e - k) : strlen(k);
+    if (len == 5 && !strncmp(k, "state", 5)) {
+      for (int j = 0; j < 5; j++) out[n++] = (float)o[j];
+    } else if (len == 9 && !strncmp(k, "agent_pos", 9)) {
+      out[n++] = (float)o[0], out[n++] = (float)o[1];
+    } else if (!(p->img_c && len >= 5 && !strncmp(k + len - 5, "image", 5))) {
+      snprintf(bad, size, "%.*s", (int)len, k);
+      return -1;
+    }
+    k = e ? e + 1 : NULL;
+  }
+  return n;
+}
+
+// append the newest frame (obs and, for an image policy, an H x W render) to the histories
+static dtStatus pusht_push_frame(const dtILPolicy* p, const dtPusht* sim, float* hist, uint8_t* imgs,
+                                 int fill) {
+  int To = p->c.obs_steps, od = p->obs_dim;
+  size_t px = (size_t)p->img_h * p->img_w * p->img_c;
+  double o[5];
+  char bad[64];
+  dt_pusht_observe(sim, o);
+  memmove(hist, hist + od, (size_t)(To - 1) * od * sizeof(float));
+  pusht_frame(p, o, hist + (size_t)(To - 1) * od, bad, sizeof bad);
+  if (imgs) {
+    memmove(imgs, imgs + px, (size_t)(To - 1) * px);
+    dtStatus st = dt_pusht_render(sim, p->img_w, p->img_h, imgs + (size_t)(To - 1) * px);
+    if (st) return st;
+  }
+  for (int k = 0; fill && k < To - 1; k++) {
+    memcpy(hist + (size_t)k * od, hist + (size_t)(To - 1) * od, od * sizeof(float));
+    if (imgs) memcpy(imgs + k * px, imgs + (size_t)(To - 1) * px, px);
+  }
+  return DT_OK;
+}
+
+// the policy's fit to Push-T: its keys give its obs_dim, 2 actions, RGB images
+static dtStatus pusht_check_policy(const dtILPolicy* p) {
+  float f[DT_NORM_MAX_DIM + 8];
+  double o[5] = {0};
+  char bad[64] = "";
+  int n = pusht_frame(p, o, f, bad, sizeof bad);
+  if (n < 0)
+    return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: obs key '%s' of the policy is not a Push-T observation "
+                    "(state, agent_pos, image)", bad);
+  if (n != p->obs_dim || p->act_dim != 2 || (p->img_c && p->img_c != 3))
+    return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: the policy has obs/action dims %d/%d (keys '%s'), Push-T "
+                    "gives %d/2", p->obs_dim, p->act_dim, p->obs_keys, n);
+  return DT_OK;
+}
+#endif
+
 dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps, dtILEvalResult* res, double* scores) {
 #ifndef DT_HAVE_CHIPMUNK
   (void)p, (void)episodes, (void)seed0, (void)max_steps, (void)res, (void)scores;
   return dt_error(DT_ERR_UNSUPPORTED, "Push-T evaluation needs a build with Chipmunk2D");
 #else
   if (!p || !res || episodes < 1 || max_steps < 1) return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: bad argument");
-  if (p->obs_dim != 5 || p->act_dim != 2)
-    return dt_error(DT_ERR_ARG, "dt_il_eval_pusht: the policy has obs/action dims %d/%d, Push-T 5/2", p->obs_dim, p->act_dim);
-  dtPusht* sim = NULL;
-  dtStatus st = dt_pusht_new(&sim);
+  dtStatus st = pusht_check_policy(p);
   if (st) return st;
+  dtPusht* sim = NULL;
+  if ((st = dt_pusht_new(&sim))) return st;
   memset(res, 0, sizeof *res);
   int To = p->c.obs_steps, E = p->c.act_steps;
-  float hist[8 * 5], acts[64 * 2];
+  float hist[8 * DT_NORM_MAX_DIM], acts[64 * 2];
+  uint8_t* imgs = p->img_c ? malloc((size_t)To * p->img_h * p->img_w * p->img_c) : NULL;
+  if (p->img_c && !imgs) st = dt_error(DT_ERR_NOMEM, "dt_il_eval_pusht: out of memory for the frames");
   double sum = 0, succ = 0, act_s = 0;
   long calls = 0;
   for (int e = 0; e < episodes && !st; e++) {
     if ((st = dt_pusht_reset_numpy(sim, seed0 + (uint32_t)e))) break;
-    double o[5];
-    dt_pusht_observe(sim, o);
-    for (int k = 0; k < To; k++)
-      for (int j = 0; j < 5; j++) hist[k * 5 + j] = (float)o[j];
+    if ((st = pusht_push_frame(p, sim, hist, imgs, 1))) break;
     double best = 0;
     int done = 0, steps = 0;
     while (!done && steps < max_steps && !st) {
       double t0 = dt_time_s();
-      st = dt_il_act(p, hist, acts);
+      st = imgs ? dt_il_act_image(p, hist, imgs, acts) : dt_il_act(p, hist, acts);
       act_s += dt_time_s() - t0;
       calls++;
       for (int k = 0; k < E && !done && steps < max_steps && !st; k++) {
@@ -1047,15 +1269,14 @@ dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_s
         steps++;
         if (rew > best) best = rew;
         done = success;
-        dt_pusht_observe(sim, o);
-        memmove(hist, hist + 5, (size_t)(To - 1) * 5 * sizeof(float));
-        for (int j = 0; j < 5; j++) hist[(To - 1) * 5 + j] = (float)o[j];
+        if (!st) st = pusht_push_frame(p, sim, hist, imgs, 0);
       }
     }
     if (scores) scores[e] = best;
     sum += best;
     succ += done;
   }
+  free(imgs);
   dt_pusht_free(sim);
   if (st) return st;
   res->episodes = episodes;
