@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The MuJoCo (reacher-hard) imitation-learning comparison of docs/il.md, "MuJoCo task".
 # Usage: bash tools/il-experiments-mujoco.sh [OUT_DIR] [PHASE...]
-#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | early | mainN | extraN |
-#   all
+#   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | early | early-long |
+#   mainN | extraN | all
 #   (default all).
 # Finished runs (eval.json, or train.csv + model for the selection runs) are skipped, so the
 # script resumes where it stopped. DIFFTOP_BIN picks the binary (default: a copy of
@@ -74,6 +74,12 @@ early_phase() {  # BC stopped where its held-out loss was lowest (3 epochs), and
     run difftop-bc-early-s$s --policy difftop --base "$OUT/bc-early-s$s" --seed $s --epochs $E_DT
   done
 }
+early_long_phase() {  # DiffTOP on the early base with the residual's 100 epochs (added after the
+  # early phase: DiffTOP's loss was still falling at 50, and the residual had twice the epochs)
+  for s in 1 2 3; do
+    run difftop-bc-early-e100-s$s --policy difftop --base "$OUT/bc-early-s$s" --seed $s --epochs $E_RES
+  done
+}
 dart_phase() {  # the same 25 episodes without DART noise: BC only, for the noise comparison
   local D0=$OUT/$TASK-demos-n25-noise0-s0.hdf5
   [ -f "$D0" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --out "$D0"
@@ -86,6 +92,7 @@ for ph in $PHASES; do
     extra) for s in 1 2 3; do extra_seed $s; done ;;
     dart) dart_phase ;;
     early) early_phase ;;
+    early-long) early_long_phase ;;
     main1|main2|main3) main_seed ${ph#main} ;;
     extra1|extra2|extra3) extra_seed ${ph#extra} ;;
     all) select_phase; for s in 1 2 3; do main_seed $s; done; for s in 1 2 3; do extra_seed $s; done
