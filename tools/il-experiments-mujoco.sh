@@ -2,7 +2,7 @@
 # The MuJoCo (reacher-hard) imitation-learning comparison of docs/il.md, "MuJoCo task".
 # Usage: bash tools/il-experiments-mujoco.sh [OUT_DIR] [PHASE...]
 #   OUT_DIR default runs/il-mujoco; PHASE: select | main | extra | dart | early | early-long |
-#   mainN | extraN | all
+#   cvae | mainN | extraN | all
 #   (default all).
 # Finished runs (eval.json, or train.csv + model for the selection runs) are skipped, so the
 # script resumes where it stopped. DIFFTOP_BIN picks the binary (default: a copy of
@@ -80,6 +80,11 @@ early_long_phase() {  # DiffTOP on the early base with the residual's 100 epochs
     run difftop-bc-early-e100-s$s --policy difftop --base "$OUT/bc-early-s$s" --seed $s --epochs $E_RES
   done
 }
+cvae_phase() {  # the CVAE variant of DiffTOP + BC on the main BC bases (main protocol's epochs)
+  for s in 1 2 3; do
+    run difftop-cvae-bc-s$s --policy difftop --base "$OUT/bc-s$s" --seed $s --epochs $E_DT cvae=1
+  done
+}
 dart_phase() {  # the same 25 episodes without DART noise: BC only, for the noise comparison
   local D0=$OUT/$TASK-demos-n25-noise0-s0.hdf5
   [ -f "$D0" ] || $EXE demos --task $TASK --episodes 25 --seed 0 --out "$D0"
@@ -93,6 +98,7 @@ for ph in $PHASES; do
     dart) dart_phase ;;
     early) early_phase ;;
     early-long) early_long_phase ;;
+    cvae) cvae_phase ;;
     main1|main2|main3) main_seed ${ph#main} ;;
     extra1|extra2|extra3) extra_seed ${ph#extra} ;;
     all) select_phase; for s in 1 2 3; do main_seed $s; done; for s in 1 2 3; do extra_seed $s; done
