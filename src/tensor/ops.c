@@ -175,10 +175,8 @@ static void linear_forward_stacked(int M, int out, int in, const dtTensor* x, co
   memcpy(sx, x->val, xi * sizeof(float));
   memcpy(sx + xi, x->dot, xi * sizeof(float));
   // rows start as b (values) and 0 (tangents); the product accumulates onto them
-  for (int i = 0; i < M; i++)
-    if (b) memcpy(sy + (size_t)i * out, b->val, (size_t)out * sizeof(float));
-  if (!b) memset(sy, 0, yo * sizeof(float));
-  memset(sy + yo, 0, yo * sizeof(float));
+  memset(sy, 0, 2 * yo * sizeof(float));
+  for (int i = 0; b && i < M; i++) memcpy(sy + (size_t)i * out, b->val, (size_t)out * sizeof(float));
   gemm_nt(2 * M, out, in, sx, W->val, sy, 1.0f);
   memcpy(y->val, sy, yo * sizeof(float));
   memcpy(y->dot, sy + yo, yo * sizeof(float));
@@ -233,7 +231,7 @@ static void linear_forward(dtTape* t, dtTensor* y) {
 // [g'; g] and [x; x'], so the weight-sized accumulator is read and written once, not twice
 static void linear_weight_gdot(int M, int out, int in, const dtTensor* y, const dtTensor* x,
                                float* gW) {
-  if (x->dot && 2 * M * out <= DT_STACK_FLOATS && 2 * M * in <= DT_STACK_FLOATS) {
+  if (x->dot && stack_rows(M, out, in)) {
     float sg[DT_STACK_FLOATS], sx[DT_STACK_FLOATS];
     size_t go = (size_t)M * out, xi = (size_t)M * in;
     memcpy(sg, y->gdot, go * sizeof(float));

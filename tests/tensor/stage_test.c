@@ -75,35 +75,34 @@ static float max_rel_diff(const float* a, const float* b) {
   return worst;
 }
 
-static void test_staged_equals_direct(void) {
-  // B = 1: 2 rows per use, 4 per pass and weight, 12 in all: the 8-row slots fill up once
+// worst relative difference between PASSES passes at batch B with a stage (flushed or
+// discarded at the end) and without one; *norm receives the direct gdot's L1 norm
+static float staged_vs_direct(int B, int flush, float* norm) {
   static float direct[NW], staged[NW];
   dtGradStage stage;
-  run(1, NULL, 0, direct);
-  run(1, &stage, 1, staged);
-  float worst = max_rel_diff(staged, direct);
+  run(B, NULL, 0, direct);
+  run(B, &stage, flush, staged);
+  *norm = 0;
+  for (int k = 0; k < NW; k++) *norm += fabsf(direct[k]);
+  return max_rel_diff(staged, direct);
+}
+
+static void test_staged_equals_direct(void) {
+  // B = 1: 2 rows per use, 4 per pass and weight, 12 in all: the 8-row slots fill up once
+  float norm, worst = staged_vs_direct(1, 1, &norm);
   CHECK(worst < 1e-5f, "staged vs direct: %g", (double)worst);  // summation order only
-  float norm = 0;
-  for (int k = 0; k < NW; k++) norm += fabsf(direct[k]);
   CHECK(norm > 1e-2f, "the weights received a gradient tangent (%g)", (double)norm);
 }
 
 static void test_discarded_rows_are_lost(void) {
   // without the flush the rows of the last, partly filled round never reach gdot
-  static float direct[NW], dropped[NW];
-  dtGradStage stage;
-  run(1, NULL, 0, direct);
-  run(1, &stage, 0, dropped);
-  CHECK(max_rel_diff(dropped, direct) > 1e-2f, "discarding kept rows changed nothing");
+  float norm;
+  CHECK(staged_vs_direct(1, 0, &norm) > 1e-2f, "discarding kept rows changed nothing");
 }
 
 static void test_many_rows_go_direct(void) {
   // B = 3: 6 rows per use are too many for 8-row slots: added at once, no flush needed
-  static float direct[NW], unflushed[NW];
-  dtGradStage stage;
-  run(3, NULL, 0, direct);
-  run(3, &stage, 0, unflushed);
-  float worst = max_rel_diff(unflushed, direct);
+  float norm, worst = staged_vs_direct(3, 0, &norm);
   CHECK(worst == 0.0f, "rows of a large batch were kept (%g)", (double)worst);
 }
 
