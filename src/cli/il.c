@@ -231,23 +231,25 @@ static void epoch_cb(void* user, const dtILEpoch* e) {
   }
 }
 
-// DIR/eval.json opened for writing, or NULL
-static FILE* open_eval_json(const char* dir) {
+// DIR/eval.json opened for writing with the policy's fields begun ("{... \"seed\": N, "), or NULL
+static FILE* open_eval_json(const char* dir, const dtILPolicy* p) {
   char path[1200];
   snprintf(path, sizeof path, "%s/eval.json", dir);
-  return fopen(path, "w");
+  FILE* f = fopen(path, "w");
+  const dtILConfig* c = dt_il_policy_config(p);
+  if (f)
+    fprintf(f, "{\"policy\": \"%s\", \"init\": %d, \"cvae\": %d, \"horizon\": %d, \"seed\": %llu, ",
+            dt_il_kind_name(c->kind), (int)c->init, c->cvae, c->horizon, (unsigned long long)c->seed);
+  return f;
 }
 
 static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
                       int max_steps) {
-  FILE* f = open_eval_json(dir);
+  FILE* f = open_eval_json(dir, p);
   if (!f) return 1;
-  const dtILConfig* c = dt_il_policy_config(p);
   fprintf(f,
-          "{\"policy\": \"%s\", \"init\": %d, \"cvae\": %d, \"horizon\": %d, \"seed\": %llu, "
           "\"episodes\": %d, \"seed0\": %u, \"max_steps\": %d, \"mean_score\": %.6f, "
           "\"success_rate\": %.6f, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f}\n",
-          dt_il_kind_name(c->kind), (int)c->init, c->cvae, c->horizon, (unsigned long long)c->seed,
           r->episodes, seed0, max_steps, r->mean_score, r->success_rate, r->ms_per_call,
           r->ms_per_action);
   fclose(f);
@@ -257,16 +259,14 @@ static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult
 // eval.json of a DMC evaluation: the policy's returns and the expert's on the same episodes
 static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalResult* r,
                           const double* rets, const dtILEvalResult* ex, uint64_t seed0) {
-  FILE* f = open_eval_json(dir);
+  FILE* f = open_eval_json(dir, p);
   if (!f) return 1;
   const dtILConfig* c = dt_il_policy_config(p);
   fprintf(f,
-          "{\"policy\": \"%s\", \"init\": %d, \"cvae\": %d, \"horizon\": %d, \"seed\": %llu, "
           "\"task\": \"%s\", \"action_repeat\": %d, \"obs_steps\": %d, \"act_steps\": %d, "
           "\"metric\": \"return\", \"episodes\": %d, \"seed0\": %llu, \"mean_score\": %.6f, "
           "\"mean_return\": %.6f, \"sd_return\": %.6f, \"expert_return\": %.6f, "
           "\"success_rate\": null, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f, \"returns\": [",
-          dt_il_kind_name(c->kind), (int)c->init, c->cvae, c->horizon, (unsigned long long)c->seed,
           c->task, c->action_repeat, c->obs_steps, c->act_steps, r->episodes, (unsigned long long)seed0,
           r->mean_score, r->mean_score, r->sd_score, ex->mean_score, r->ms_per_call, r->ms_per_action);
   for (int i = 0; i < r->episodes; i++) fprintf(f, "%s%.3f", i ? ", " : "", rets[i]);
