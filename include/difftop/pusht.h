@@ -110,6 +110,15 @@ typedef struct dtPushtExpertOpts {
   double max_speed;    // smooth: top speed of the target in pixels per control step (default 12)
   double sigma_accel;  // smooth: random-walk step of the target velocity, px/step^2 (default 4)
   double w_lead;       // cost per pixel of target-to-pusher distance (default 0)
+  int multimodal;      // 1: multimodal demos. At its first action of an episode the expert draws
+                       // (from its seeded RNG) a mode and keeps it: it first steers the pusher to a
+                       // detour point beside the block, C + s R p with C the block's centre, p the
+                       // unit vector perpendicular to the pusher-to-block direction (u rotated by
+                       // +90 degrees in pixel coordinates) and s = +1 (mode 0) or -1 (mode 1), i.e.
+                       // it goes around the block on one side or the other, then plans for the
+                       // task as usual. Default 0 (unimodal; no extra random draw).
+  double detour;       // multimodal: R, the detour point's distance from the block's centre in px
+                       // (default 110)
 } dtPushtExpertOpts;
 
 // Default expert settings: the smooth planner (smooth = 1).
@@ -127,6 +136,10 @@ DTAPI void dt_pusht_expert_reset(dtPushtExpert* expert);
 
 // Choose the next action (pixel target) for a simulator state from dt_pusht_get_state.
 DTAPI dtStatus dt_pusht_expert_act(dtPushtExpert* expert, const double* sim_state, float action[2]);
+
+// The mode of the current episode when multimodal (0 or 1; drawn at the episode's first action),
+// else -1 (also before that first action).
+DTAPI int dt_pusht_expert_mode(const dtPushtExpert* expert);
 
 // Free an expert (NULL is allowed).
 DTAPI void dt_pusht_expert_free(dtPushtExpert* expert);

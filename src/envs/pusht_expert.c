@@ -15,6 +15,10 @@
 // - waypoints (smooth = 0, the original expert): a plan is H free pixel targets, random walks of
 //   sigma px per step around the shifted plan (3/4) or the pusher (1/4); it succeeds fast but its
 //   targets jump by tens of pixels between steps.
+// Multimodal option (multimodal = 1): at the first action of an episode the expert draws a mode
+// from its RNG and first steers the pusher to a detour point on that side of the block (cost:
+// pusher-to-point distance + how far the block moved), going around it one way or the other;
+// once within 25 px of the point (or after 60 steps) it plans for the task as above.
 // Everything is allocated at creation.
 #include <math.h>
 #include <string.h>
@@ -33,6 +37,8 @@ dtPushtExpertOpts dt_pusht_expert_waypoint_opts(void) {
   o.max_speed = 12.0;
   o.sigma_accel = 4.0;
   o.w_lead = 0.0;
+  o.multimodal = 0;
+  o.detour = 110.0;
   return o;
 }
 
@@ -59,7 +65,16 @@ struct dtPushtExpert {
   int has_plan;
   double last[2];    // smooth: the last target this expert returned
   int has_last;
+  int mode;          // multimodal: this episode's mode (0, 1), -1 before it is drawn
+  int detouring;     // multimodal: 1 while steering to the detour point
+  int detour_steps;  // actions spent detouring
+  double via[2];     // the detour point (pixels)
+  double block0[3];  // the block's pose when the mode was drawn
 };
+
+// the detour phase ends this close to the point (px) or after this many actions
+#define DETOUR_REACHED 25.0
+#define DETOUR_MAX_STEPS 60
 
 void dt_pusht_expert_free(dtPushtExpert* e) {
   if (!e) return;
@@ -84,10 +99,13 @@ dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts, dtPus
                    !isfinite(o.sigma_accel)))
     return dt_error(DT_ERR_ARG, "dt_pusht_expert_new: smooth needs max_speed > 0 and sigma_accel >= 0 (got %g, %g)",
                     o.max_speed, o.sigma_accel);
+  if (o.multimodal && (!isfinite(o.detour) || o.detour < 0 || o.detour > 512))
+    return dt_error(DT_ERR_ARG, "dt_pusht_expert_new: multimodal needs detour in [0, 512] px (got %g)", o.detour);
   dtPushtExpert* e = (dtPushtExpert*)dt_calloc(1, sizeof(dtPushtExpert));
   if (!e) return dt_error(DT_ERR_NOMEM, "dt_pusht_expert_new: out of memory");
   e->opts = o;
   dt_rng_seed(&e->rng, seed);
+  e->mode = -1;
   size_t h2 = (size_t)o.horizon * 2;
   e->plan = (double*)dt_calloc(h2, sizeof(double));
   e->noise = (double*)dt_calloc(h2, sizeof(double));
@@ -102,8 +120,13 @@ dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts, dtPus
 }
 
 void dt_pusht_expert_reset(dtPushtExpert* e) {
-  if (e) e->has_plan = e->has_last = 0;
+  if (!e) return;
+  e->has_plan = e->has_last = 0;
+  e->mode = -1;
+  e->detouring = e->detour_steps = 0;
 }
+
+int dt_pusht_expert_mode(const dtPushtExpert* e) { return e ? e->mode : -1; }
 
 // wrap an angle to [-pi, pi]
 static double wrap_pi(double a) {
@@ -128,6 +151,39 @@ static double state_cost(const dtPushtExpert* e, const double* s, double coverag
 
 static double clip512(double x) { return x < 0 ? 0 : (x > 512 ? 512 : x); }
 
+// detour phase cost: pusher-to-point distance plus how far the block moved (angle via w_angle)
+static double detour_cost(const dtPushtExpert* e, const double* s) {
+  double pose[3];
+  dt_pusht_state_block_pose(s, pose);
+  double moved = hypot(pose[0] - e->block0[0], pose[1] - e->block0[1]) +
+                 e->opts.w_angle * fabs(wrap_pi(pose[2] - e->block0[2]));
+  return hypot(s[DT_PUSHT_S_AGENT_X] - e->via[0], s[DT_PUSHT_S_AGENT_Y] - e->via[1]) + moved;
+}
+
+// multimodal: draw the episode's mode and its detour point beside the block (file comment)
+static void begin_detour(dtPushtExpert* e, const double* s) {
+  e->mode = (int)(dt_rng_u32(&e->rng) & 1u);
+  dt_pusht_state_block_pose(s, e->block0);
+  double cx = s[DT_PUSHT_S_COG_X], cy = s[DT_PUSHT_S_COG_Y];
+  double ux = cx - s[DT_PUSHT_S_AGENT_X], uy = cy - s[DT_PUSHT_S_AGENT_Y], d = hypot(ux, uy);
+  if (d < 1.0) ux = 1.0, uy = 0.0, d = 1.0;
+  double sign = e->mode == 0 ? 1.0 : -1.0, r = e->opts.detour / d;
+  e->via[0] = fmin(fmax(cx - sign * r * uy, 20.0), 492.0);
+  e->via[1] = fmin(fmax(cy + sign * r * ux, 20.0), 492.0);
+  e->detouring = 1;
+  e->detour_steps = 0;
+}
+
+// multimodal: draw the mode at the episode's first action, end the detour when it is done
+static void update_mode(dtPushtExpert* e, const double* s) {
+  if (!e->opts.multimodal) return;
+  if (e->mode < 0) begin_detour(e, s);
+  if (!e->detouring) return;
+  double dist = hypot(s[DT_PUSHT_S_AGENT_X] - e->via[0], s[DT_PUSHT_S_AGENT_Y] - e->via[1]);
+  if (dist < DETOUR_REACHED || e->detour_steps >= DETOUR_MAX_STEPS) e->detouring = 0;
+  else e->detour_steps++;
+}
+
 // roll candidate k (its H targets in e->cand when !smooth; velocities from (x0, y0) when smooth)
 // out from e->start; returns its summed cost, or NAN with *st set on a simulator error
 static double rollout_cost(dtPushtExpert* e, int k, double x0, double y0, dtStatus* st) {
@@ -151,7 +207,7 @@ static double rollout_cost(dtPushtExpert* e, int k, double x0, double y0, dtStat
     *st = dt_pusht_step(e->sim, a, NULL, &cov, &ok);
     if (*st) return NAN;
     dt_pusht_get_state(e->sim, s);
-    double step_cost = state_cost(e, s, cov);
+    double step_cost = e->detouring ? detour_cost(e, s) : state_cost(e, s, cov);
     if (e->opts.w_lead != 0) {
       double lx = a[0] - s[DT_PUSHT_S_AGENT_X], ly = a[1] - s[DT_PUSHT_S_AGENT_Y];
       step_cost += e->opts.w_lead * sqrt(lx * lx + ly * ly);
@@ -235,6 +291,7 @@ dtStatus dt_pusht_expert_act(dtPushtExpert* e, const double* sim_state, float ac
   dtStatus st = dt_pusht_set_state(e->sim, sim_state);
   if (st) return st;
   memcpy(e->start, sim_state, sizeof e->start);
+  update_mode(e, sim_state);
   if (e->opts.smooth) return act_smooth(e, sim_state, action);
   const int K = e->opts.samples, H = e->opts.horizon;
   const double sigma = e->opts.sigma;
@@ -314,6 +371,7 @@ dtStatus dt_pusht_expert_new(uint64_t seed, const dtPushtExpertOpts* opts, dtPus
   return dt_error(DT_ERR_UNSUPPORTED, "dt_pusht_expert_new: built without Chipmunk");
 }
 void dt_pusht_expert_reset(dtPushtExpert* e) { (void)e; }
+int dt_pusht_expert_mode(const dtPushtExpert* e) { (void)e; return -1; }
 dtStatus dt_pusht_expert_act(dtPushtExpert* e, const double* s, float action[2]) {
   (void)e;
   (void)s;
