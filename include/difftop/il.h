@@ -64,6 +64,9 @@ typedef struct dtDemoSet {
   char image_key[64];
   int img_h, img_w, img_c;
   uint8_t* images;          // [total, img_h, img_w, img_c]
+  // multimodal Push-T demos: the expert's mode per demo (written as the demo attribute
+  // expert_mode; not read back); NULL otherwise
+  int* modes;               // [n_demos]
 } dtDemoSet;
 
 // Most channels of an image observation (1: grey, 3: RGB).
@@ -91,7 +94,7 @@ DTAPI dtPushtDemoOpts dt_pusht_demo_default_opts(void);
 // Roll out the Push-T expert (sampling MPC on the true simulator, smooth unless opts->expert
 // says otherwise) from dt_pusht_reset seeds that
 // never overlap the evaluation seeds; obs key "state" (5-D), pixel actions. Deterministic for
-// a seed.
+// a seed. With opts->expert->multimodal, out->modes holds each kept demo's mode.
 DTAPI dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out);
 
 // Options of the DMC demonstration generator (tasks with an analytic expert, dt_expert_names).

@@ -86,6 +86,7 @@ void dt_demos_free(dtDemoSet* ds) {
   free(ds->rewards);
   free(ds->dones);
   free(ds->images);
+  free(ds->modes);
   memset(ds, 0, sizeof *ds);
 }
 
@@ -164,6 +165,9 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
   int od = N > 0 ? 7 : 5;  // state, then agent_pos with images
   dtStatus st = demos_alloc(out, want, cap, od, 2);
   if (!st && N > 0) st = images_alloc(out, cap, N, N, 3);
+  int multimodal = opts->expert && opts->expert->multimodal;
+  if (!st && multimodal && !(out->modes = calloc((size_t)want, sizeof *out->modes)))
+    st = dt_error(DT_ERR_NOMEM, "Push-T demos: out of memory");
   if (st) {
     dt_demos_free(out);
     return st;
@@ -209,7 +213,9 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
     if (opts->verbose)
       fprintf(stderr, "demo attempt %d: %lld steps, max reward %.3f%s\n", a, (long long)(pos - s0),
               max_rew, success ? "" : " (failed)");
+    if (opts->verbose && multimodal) fprintf(stderr, "  expert mode %d\n", dt_pusht_expert_mode(ex));
     if (success || opts->keep_failures) {
+      if (multimodal) out->modes[kept] = dt_pusht_expert_mode(ex);
       out->start[kept] = s0;
       out->demo_index[kept] = kept;
       kept++;
@@ -224,15 +230,19 @@ dtStatus dt_demos_generate_pusht(const dtPushtDemoOpts* opts, dtDemoSet* out) {
   }
   out->start[kept] = pos;
   out->total = pos;
+  char mm[96] = "";
+  if (multimodal)
+    snprintf(mm, sizeof mm, ", \"multimodal\": 1, \"detour\": %.6g, \"modes\": \"demo attribute expert_mode\"",
+             opts->expert->detour);
   snprintf(out->obs_keys, sizeof out->obs_keys, N > 0 ? "state,agent_pos,image" : "state");
   if (N > 0) snprintf(out->image_key, sizeof out->image_key, "image");
   snprintf(out->env_args, sizeof out->env_args,
            "{\"env_name\": \"pusht\", \"type\": \"difftop\", \"env_kwargs\": {\"max_steps\": %d, "
            "\"control_hz\": 10, \"action\": \"absolute target in pixels [0, 512]\", \"obs\": "
            "\"[agent x, agent y, block x, block y, block angle]\"}, \"generator\": {\"expert\": "
-           "\"%s\", \"seed\": %llu, \"attempts\": %d, \"keep_failures\": %d}}",
+           "\"%s\", \"seed\": %llu, \"attempts\": %d, \"keep_failures\": %d%s}}",
            T, !opts->expert || opts->expert->smooth ? "sampling-mpc-smooth" : "sampling-mpc-waypoints",
-           (unsigned long long)opts->seed, attempts, opts->keep_failures);
+           (unsigned long long)opts->seed, attempts, opts->keep_failures, mm);
   st = demos_fit_norms(out);
 done:
   free(states);
@@ -355,6 +365,13 @@ dtStatus dt_demos_subset(const dtDemoSet* src, int first, int count, dtDemoSet* 
     }
     memcpy(out->images, src->images + s0 * px, px * (size_t)n);
     memcpy(out->image_key, src->image_key, sizeof out->image_key);
+  }
+  if (src->modes) {
+    if (!(out->modes = malloc(sizeof *out->modes * (size_t)count))) {
+      dt_demos_free(out);
+      return dt_error(DT_ERR_NOMEM, "dt_demos_subset: out of memory");
+    }
+    memcpy(out->modes, src->modes + first, sizeof *out->modes * (size_t)count);
   }
   memcpy(out->obs_keys, src->obs_keys, sizeof out->obs_keys);
   memcpy(out->env_args, src->env_args, sizeof out->env_args);
@@ -524,6 +541,7 @@ dtStatus dt_demos_write_hdf5(const dtDemoSet* ds, const char* path, const int* k
     hid_t g = H5Gcreate2(data, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) { rc = 1; break; }
     rc |= h5_attr_i64(g, "num_samples", (long long)T);
+    if (ds->modes) rc |= h5_attr_i64(g, "expert_mode", (long long)ds->modes[d]);
     hid_t og = H5Gcreate2(g, "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= og < 0;
     int off = 0;

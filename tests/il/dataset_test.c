@@ -178,6 +178,42 @@ static void test_hdf5_roundtrip(void) {
   remove(path);
 }
 
+// multimodal demos (the fast waypoint planner): each kept demo's mode is recorded and written
+// as the demo attribute expert_mode, deterministically for a seed; the file still reads back,
+// and a subset keeps the modes
+static void test_multimodal_modes(void) {
+  dtPushtDemoOpts o = dt_pusht_demo_default_opts();
+  dtPushtExpertOpts eo = dt_pusht_expert_waypoint_opts();
+  eo.multimodal = 1;
+  o.expert = &eo;
+  o.episodes = 4;
+  o.seed = 7;
+  dtDemoSet a, b, r, sub;
+  CHECK_OK(dt_demos_generate_pusht(&o, &a));
+  CHECK_OK(dt_demos_generate_pusht(&o, &b));
+  CHECK(a.modes && b.modes && a.total == b.total && strstr(a.env_args, "\"multimodal\": 1"), "%s", a.env_args);
+  if (!a.modes || !b.modes) return;
+  for (int d = 0; d < 4; d++) CHECK((a.modes[d] == 0 || a.modes[d] == 1) && a.modes[d] == b.modes[d], "demo %d", d);
+  const char* path = tmp_path("mm.hdf5");
+  CHECK_OK(dt_demos_write_hdf5(&a, path, NULL));
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  for (int d = 0; d < 4 && f >= 0; d++) {
+    char name[64];
+    snprintf(name, sizeof name, "data/demo_%d", a.demo_index[d]);
+    long long m = -1;
+    hid_t at = H5Aopen_by_name(f, name, "expert_mode", H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(at >= 0 && H5Aread(at, H5T_NATIVE_LLONG, &m) >= 0 && m == a.modes[d], "%s: expert_mode %lld", name, m);
+    if (at >= 0) H5Aclose(at);
+  }
+  if (f >= 0) H5Fclose(f);
+  CHECK_OK(dt_demos_read_hdf5(path, NULL, &r));
+  CHECK(r.n_demos == 4 && r.total == a.total && r.modes == NULL);
+  CHECK_OK(dt_demos_subset(&a, 1, 2, &sub));
+  CHECK(sub.modes && sub.modes[0] == a.modes[1] && sub.modes[1] == a.modes[2]);
+  dt_demos_free(&a), dt_demos_free(&b), dt_demos_free(&r), dt_demos_free(&sub);
+  remove(path);
+}
+
 // break a written file with the HDF5 API, then check the reader's message
 static void corrupt_and_check(const char* what, const char* expect1, const char* expect2, dtStatus code) {
   dtDemoSet a, r;
@@ -231,7 +267,7 @@ static void test_validation(void) {
 }
 
 DT_TEST_MAIN("il/dataset", TEST(test_normalizer), TEST(test_generate_deterministic),
-             TEST(test_hdf5_roundtrip), TEST(test_validation), TEST(test_generate_dmc),
+             TEST(test_hdf5_roundtrip), TEST(test_validation), TEST(test_multimodal_modes), TEST(test_generate_dmc),
              TEST(test_dmc_hdf5_roundtrip))
 #else
 DT_TEST_MAIN("il/dataset", TEST(test_normalizer), TEST(test_generate_dmc), TEST(test_dmc_hdf5_roundtrip))
