@@ -41,6 +41,8 @@ typedef struct Net {
 
 // orthogonal init as TD-MPC, but without zeroing the last layers of R and Q (zeroed, G would
 // be identically 0 and every solver would stop at once)
+static int g_single_q = 0;   // --single-q: V = Q1 alone, a smooth G (no min(Q1, Q2) kink)
+
 static int net_init(Net* n, uint64_t seed) {
   dtRng r;
   dt_rng_seed(&r, seed);
@@ -52,9 +54,10 @@ static int net_init(Net* n, uint64_t seed) {
       dt_mlp_create(&n->q1, &sq, &n->ps, "_Q1", &r) || dt_mlp_create(&n->q2, &sq, &n->ps, "_Q2", &r) ||
       dt_mlp_create(&n->pi, &sp, &n->ps, "_pi", &r))
     return 1;
-  n->plan = (dtLatentPlan){H, A, Z, 0.99f, DT_TERMINAL_PI, NULL, &n->dyn, &n->rew, &n->q1, &n->q2,
+  n->plan = (dtLatentPlan){H, A, Z, 0.99f, DT_TERMINAL_PI, NULL, &n->dyn, &n->rew, &n->q1, g_single_q ? NULL : &n->q2,
                            &n->pi, -1, 1, Z, &n->ps, NULL};
-  n->F = H * (dt_mlp_flops(&se) + dt_mlp_flops(&sr)) + dt_mlp_flops(&sp) + 2 * dt_mlp_flops(&sq);
+  n->F = H * (dt_mlp_flops(&se) + dt_mlp_flops(&sr)) + dt_mlp_flops(&sp) +
+         (g_single_q ? 1 : 2) * dt_mlp_flops(&sq);
   return dt_latent_objective(&n->obj, &n->plan) != DT_OK;
 }
 
@@ -305,13 +308,15 @@ int bench_trajopt(int argc, char** argv) {
     else if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--single-q")) g_single_q = 1;
     else {
       fprintf(stderr,
               "usage: difftop bench trajopt [--json] [--threads N] [--reps N] [--batches 1,32,256]\n"
               "       [--iters 50,100] [--theseus PYTHON] [--quick] [--seed N]\n"
-              "       [--only SOLVER/BACKWARD,...]\n"
+              "       [--only SOLVER/BACKWARD,...] [--single-q]\n"
               "  --quick: only lm/truncated, lm/none and newton/implicit\n"
-              "  --only: just these configurations, e.g. lm/truncated,newton/implicit\n");
+              "  --only: just these configurations, e.g. lm/truncated,newton/implicit\n"
+              "  --single-q: terminal value Q1 alone instead of min(Q1, Q2) (a smooth objective)\n");
       return 2;
     }
   }
@@ -327,7 +332,8 @@ int bench_trajopt(int argc, char** argv) {
   Result* res = calloc((size_t)nB * nI * ncfg * 2, sizeof(Result));
   int nres = 0;
   printf("# difftop bench trajopt: official planning problem Z=%d A=%d H=%d hidden=%d (n=%d), "
-         "forward F = %.2f MFLOP/row\n", Z, A, H, HID, N, net.F / 1e6);
+         "forward F = %.2f MFLOP/row%s\n", Z, A, H, HID, N, net.F / 1e6,
+         g_single_q ? "; terminal value Q1 alone (--single-q)" : "");
   printf("# cpu: %s; BLAS threads: %d; lm: eta 1e-3, lambda 1e-3, offset 1000, truncated k=5\n",
          dt_cpu_model(), dt_get_num_threads());
   printf("# conv 'official': Theseus abs 1e-10 / rel 1e-8 on E = r^2/2 (pga/newton: |Pg| < 1e-4);"
