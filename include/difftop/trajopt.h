@@ -162,6 +162,12 @@ typedef struct dtTrajoptStats {
   size_t tape_high_water;    // bytes of tape arena used at most
   size_t tape_capacity;      // bytes of tape arena
   size_t history_bytes;      // bytes kept for the backward (iterates of the taped window)
+  // passes over the objective by the last solve, each over the whole batch (an implicit
+  // backward adds the passes of its Hessian)
+  int value_passes;          // G alone (line-search trials)
+  int paired_passes;         // G at two step lengths per element (backtracking at B <= 2)
+  int gradient_passes;       // G and dG/da
+  int hvp_passes;            // Hessian-vector products (Newton; a full Hessian counts its passes)
 } dtTrajoptStats;
 
 // Create a solver; tape_bytes = 0 sizes the tape from a trial evaluation at max_batch.

@@ -112,7 +112,8 @@ class DtTrajoptStats(ctypes.Structure):
     _fields_ = [("iterations", c_int), ("converged", c_int), ("nonfinite", c_int),
                 ("solve_ms", c_double), ("backward_ms", c_double),
                 ("tape_high_water", c_size_t), ("tape_capacity", c_size_t),
-                ("history_bytes", c_size_t)]
+                ("history_bytes", c_size_t), ("value_passes", c_int), ("paired_passes", c_int),
+                ("gradient_passes", c_int), ("hvp_passes", c_int)]
 
 
 # --- env.h ----------------------------------------------------------------------------------

@@ -185,10 +185,17 @@ static int run_one(Net* net, Cfg c, int B, int iters, int conv, int reps, Result
   return rc;
 }
 
+// Newton's run to an objective: iterations, G, CPU time and the passes of the timed solve
+typedef struct NewtonRun {
+  int iters;
+  double G, cpu_ms;
+  dtTrajoptStats stats;
+} NewtonRun;
+
 // Newton's time to reach an objective: the smallest iteration count whose mean G >= target
-// (cg = 0: full Hessians; cg > 0: that many conjugate-gradient steps per Newton step)
-static double newton_time_to(Net* net, double target, int reps, int cg, int* iters_out,
-                             double* G_out, double* cpu_ms_out) {
+// (cg = 0: full Hessians; cg > 0: that many conjugate-gradient steps per Newton step); -1 if
+// 30 iterations do not reach it
+static double newton_time_to(Net* net, double target, int reps, int cg, NewtonRun* out) {
   float z0[Z], a0[N], dL[N], af[N], G;
   fill_inputs(1, z0, a0, dL);
   for (int k = 1; k <= 30; k++) {
@@ -206,15 +213,16 @@ static double newton_time_to(Net* net, double target, int reps, int cg, int* ite
         t[r] = (dt_time_s() - t0) * 1e3;
         tc[r] = (cpu_s() - c0) * 1e3;
       }
-      *iters_out = dt_trajopt_stats(s)->iterations;
-      *G_out = G;
-      *cpu_ms_out = median(tc, n);
+      out->stats = *dt_trajopt_stats(s);
+      out->iters = out->stats.iterations;
+      out->G = G;
+      out->cpu_ms = median(tc, n);
       dt_trajopt_free(s);
       return median(t, n);
     }
     dt_trajopt_free(s);
   }
-  *G_out = G;
+  out->G = G;
   return -1;
 }
 
@@ -412,23 +420,27 @@ int bench_trajopt(int argc, char** argv) {
       continue;
     static const int cgs[2] = {0, 10};
     for (int v = 0; v < 2; v++) {
-      int nit = 0;
-      double Gn = 0, tc = 0;
-      double t = newton_time_to(&net, r->G, reps ? reps : 11, cgs[v], &nit, &Gn, &tc);
+      NewtonRun nr = {0};
+      double t = newton_time_to(&net, r->G, reps ? reps : 11, cgs[v], &nr);
+      const dtTrajoptStats* ps = &nr.stats;
       const char* name = cgs[v] ? "newton-cg10" : "newton";
       if (json) {
         printf("{\"newton_to_lm100\": {\"variant\": \"%s\", \"lm_G\": %.6f, \"lm_ms\": %.3f, "
                "\"lm_cpu_ms\": %.3f, \"newton_ms\": %.4f, \"newton_cpu_ms\": %.4f, "
-               "\"newton_iters\": %d, \"newton_G\": %.6f}}\n", name, r->G, r->solve_ms,
-               r->solve_cpu_ms, t, tc, nit, Gn);
+               "\"newton_iters\": %d, \"newton_G\": %.6f, \"hvp_passes\": %d, "
+               "\"gradient_passes\": %d, \"value_passes\": %d, \"paired_passes\": %d}}\n",
+               name, r->G, r->solve_ms, r->solve_cpu_ms, t, nr.cpu_ms, nr.iters, nr.G,
+               ps->hvp_passes, ps->gradient_passes, ps->value_passes, ps->paired_passes);
       } else if (t < 0) {
         printf("\n# %s did not reach the 100-iteration LM objective %.4f in 30 iterations (G %.4f)\n",
-               name, r->G, Gn);
+               name, r->G, nr.G);
       } else {
         printf("\n# %s reaches the 100-iteration LM objective (G %.4f; LM in %.2f ms, CPU %.2f) "
-               "in %d iterations, %.3f ms, CPU %.3f (G %.4f): %.1fx sooner than our LM (CPU %.1fx)\n",
-               name, r->G, r->solve_ms, r->solve_cpu_ms, nit, t, tc, Gn, r->solve_ms / t,
-               r->solve_cpu_ms / tc);
+               "in %d iterations, %.3f ms, CPU %.3f (G %.4f): %.1fx sooner than our LM (CPU %.1fx)\n"
+               "#   passes: %d Hessian-vector, %d gradient, %d value, %d paired (two step lengths)\n",
+               name, r->G, r->solve_ms, r->solve_cpu_ms, nr.iters, t, nr.cpu_ms, nr.G,
+               r->solve_ms / t, r->solve_cpu_ms / nr.cpu_ms, ps->hvp_passes, ps->gradient_passes,
+               ps->value_passes, ps->paired_passes);
       }
     }
   }

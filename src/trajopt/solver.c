@@ -86,6 +86,20 @@ static int needs_hessian(const dtTrajoptOpts* o) {
          o->backward == DT_BACKWARD_IMPLICIT;
 }
 
+// backtracking evaluates two step lengths per pass where a batch is small: the weights are
+// read once for two rows (a weight-bound pass), so two trials cost about 1.2 of one
+static int pairs_trials(const dtTrajoptOpts* o, int max_batch) {
+  return (o->solver == DT_SOLVER_NEWTON || o->solver == DT_SOLVER_PGA_ARMIJO) && max_batch <= 2;
+}
+
+// rows a pass may carry: the batch, n Hessian columns, or two trials per element
+static int replica_rows(const dtTrajoptOpts* o, int n, int max_batch) {
+  int rows = max_batch;
+  if (needs_hessian(o) && rows < n) rows = n;
+  if (pairs_trials(o, max_batch) && rows < 2 * max_batch) rows = 2 * max_batch;
+  return rows;
+}
+
 // tape bytes of one second-order pass over `rows` rows (prepare + value + backward)
 static dtStatus trial_pass(const dtObjective* obj, int rows, size_t* bytes) {
   dtTapeOpts to = dt_tape_default_opts();
@@ -165,7 +179,9 @@ static dtStatus alloc_buffers(dtTrajopt* s) {
       return DT_ERR_NOMEM;
   }
   // replicated rows for batched Hessian-vector products and backward passes
-  int rows = needs_hessian(o) && s->max_batch < n ? n : s->max_batch;
+  int rows = replica_rows(o, n, s->max_batch);
+  s->pair_trials = pairs_trials(o, s->max_batch);
+  if (s->pair_trials && !(s->G_pairs = dt_calloc((size_t)rows, sizeof(float)))) return DT_ERR_NOMEM;
   s->x_rep = dt_malloc((size_t)rows * nx * sizeof(float));
   s->a_rep = dt_malloc((size_t)rows * n * sizeof(float));
   s->t_rep = dt_malloc((size_t)rows * n * sizeof(float));
@@ -216,8 +232,7 @@ dtStatus dt_trajopt_new(const dtObjective* obj, int max_batch, const dtTrajoptOp
     if ((st = trial_pass(obj, 1, &b1)) || (st = trial_pass(obj, 2, &b2))) goto fail;
     size_t per_row = b2 > b1 ? b2 - b1 : b1;
     size_t fixed = b1 > per_row ? b1 - per_row : 0;
-    int rows = max_batch;
-    if (needs_hessian(&o) && rows < s->n) rows = s->n;
+    int rows = replica_rows(&o, s->n, max_batch);
     tape_bytes = (size_t)((double)(fixed + per_row * (size_t)rows) * 1.25) + (1u << 20);
     s->bytes_per_row = (int64_t)per_row;
   } else {
@@ -247,7 +262,7 @@ void dt_trajopt_free(dtTrajopt* s) {
                   s->iters,   s->active, s->accepted, s->hess,  s->eig_w,  s->eig_work,
                   s->free_idx, s->sub,   s->rhs,     s->x_rep,  s->a_rep,  s->t_rep,
                   s->v,       s->u,      s->seed_dot, s->xacc,  s->pacc,   s->pjunk,
-                  s->mask,    s->init_pass, s->psave_grad, s->psave_gdot, s->psave_flags};
+                  s->mask,    s->init_pass, s->G_pairs, s->psave_grad, s->psave_gdot, s->psave_flags};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) dt_free(bufs[i]);
   for (int k = 0; s->steps && k < s->steps_cap; k++) {
     dt_free(s->steps[k].a), dt_free(s->steps[k].g), dt_free(s->steps[k].G);
@@ -274,6 +289,7 @@ static dtStatus prepare(dtTrajopt* s, int B, const float* x, dtTensor** c) {
   dtTensor* xt = s->nx ? dt_input2(t, B, s->nx, x, "x") : NULL;
   *c = s->obj.prepare ? s->obj.prepare(s->obj.ctx, t, xt) : xt;
   s->mark = dt_tape_mark(t);
+  s->c_pairs = NULL;
   dtStatus st = dt_tape_status(t);
   if (st) return dt_error(st, "trajopt: objective preparation failed: %s", dt_tape_error(t));
   return DT_OK;
@@ -284,6 +300,12 @@ static dtStatus eval_prepared(dtTrajopt* s, int B, dtTensor* c, const float* a, 
                               float* grad) {
   dtTape* t = s->tape;
   dt_tape_rewind(t, s->mark);
+  s->c_pairs = NULL;  // the paired rows' prepared part lay beyond the mark
+  if (grad) {
+    s->stats.gradient_passes++;
+  } else {
+    s->stats.value_passes++;
+  }
   dtTensor* at = dt_input2(t, B, s->n, a, "a");
   if (grad) dt_requires_grad(t, at);
   dtTensor* Gt = s->obj.value(s->obj.ctx, t, at, c);
@@ -341,6 +363,7 @@ dtStatus dt_trajopt_hessian(dtTrajopt* s, int B, const float* x, const float* a)
     }
     dt_tape_reset(t);
     dt_tape_set_param_grads(t, 0);
+    s->stats.hvp_passes++;
     dtTensor* xt = nx ? dt_input2(t, R, nx, s->x_rep, "x") : NULL;
     dtTensor* c = s->obj.prepare ? s->obj.prepare(s->obj.ctx, t, xt) : xt;
     dtTensor* at = dt_input2(t, R, n, s->a_rep, "a");
@@ -533,6 +556,76 @@ static float arc_end(const dtTrajopt* s, const float* a, const float* d) {
   return end > 0.0f ? end : INFINITY;
 }
 
+// G at the 2B rows of a_rep (rows 2b, 2b + 1 belong to element b), after prepare(): the paired
+// rows' prepared part is built once per prepare, the first time it is needed
+static dtStatus eval_pairs(dtTrajopt* s, int B) {
+  dtTape* t = s->tape;
+  int R = 2 * B, nx = s->nx;
+  if (!s->c_pairs) {
+    dt_tape_rewind(t, s->mark);
+    for (int j = 0; j < R && nx; j++)
+      memcpy(s->x_rep + (size_t)j * nx, s->x + (size_t)(j / 2) * nx, (size_t)nx * sizeof(float));
+    dtTensor* xt = nx ? dt_input2(t, R, nx, s->x_rep, "x") : NULL;
+    s->c_pairs = s->obj.prepare ? s->obj.prepare(s->obj.ctx, t, xt) : xt;
+    s->mark_pairs = dt_tape_mark(t);
+  }
+  dt_tape_rewind(t, s->mark_pairs);
+  s->stats.paired_passes++;
+  dtTensor* at = dt_input2(t, R, s->n, s->a_rep, "a");
+  dtTensor* Gt = s->obj.value(s->obj.ctx, t, at, s->c_pairs);
+  dtStatus st = dt_tape_status(t);
+  if (st) return dt_error(st, "trajopt: objective evaluation failed: %s", dt_tape_error(t));
+  memcpy(s->G_pairs, Gt->val, (size_t)R * sizeof(float));
+  return DT_OK;
+}
+
+// the Armijo test of element b's trial at (at, G_trial)
+static int armijo_holds(const dtTrajopt* s, int b, const float* at, float G_trial) {
+  const float* a = s->a + (size_t)b * s->n;
+  const float* g = s->g + (size_t)b * s->n;
+  double gain = 0;
+  for (int i = 0; i < s->n; i++) gain += (double)g[i] * (at[i] - a[i]);
+  return isfinite(G_trial) && G_trial >= s->G[b] + s->opts.armijo_c * gain;
+}
+
+// backtracking after a rejected first trial, two step lengths per pass (alpha and
+// alpha * shrink): the accepted length is the one one-at-a-time backtracking would accept
+static dtStatus backtrack_in_pairs(dtTrajopt* s, int B, const float* d) {
+  const dtTrajoptOpts* o = &s->opts;
+  int n = s->n;
+  for (int ls = 1; ls <= o->armijo_max; ls += 2) {
+    int pending = 0;
+    for (int b = 0; b < B; b++) {
+      const float* a = s->a + (size_t)b * n;
+      float *r0 = s->a_rep + 2 * (size_t)b * n, *r1 = r0 + n;
+      if (s->accepted[b]) {
+        memcpy(r0, a, (size_t)n * sizeof(float));
+        memcpy(r1, a, (size_t)n * sizeof(float));
+        continue;
+      }
+      pending = 1;
+      project_step(s, a, d + (size_t)b * n, s->alpha[b], r0, NULL);
+      project_step(s, a, d + (size_t)b * n, s->alpha[b] * o->armijo_shrink, r1, NULL);
+    }
+    if (!pending) break;
+    dtStatus st = eval_pairs(s, B);
+    if (st) return st;
+    for (int b = 0; b < B; b++) {
+      if (s->accepted[b]) continue;
+      const float* r0 = s->a_rep + 2 * (size_t)b * n;
+      if (armijo_holds(s, b, r0, s->G_pairs[2 * b])) {
+        s->accepted[b] = 1;
+      } else if (ls + 1 <= o->armijo_max && armijo_holds(s, b, r0 + n, s->G_pairs[2 * b + 1])) {
+        s->alpha[b] *= o->armijo_shrink;
+        s->accepted[b] = 1;
+      } else {
+        s->alpha[b] *= o->armijo_shrink * o->armijo_shrink;
+      }
+    }
+  }
+  return DT_OK;
+}
+
 // backtracking line search along the projection arc P(a + alpha d), batched over elements;
 // it starts at alpha0 or just past the arc's end, whichever is shorter (the same point: a long
 // step, e.g. along negative curvature, would otherwise re-evaluate the box corner while it
@@ -564,12 +657,7 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
     int pending = 0;
     for (int b = 0; b < B; b++) {
       if (s->accepted[b]) continue;
-      const float* a = s->a + (size_t)b * n;
-      const float* at = s->a_trial + (size_t)b * n;
-      const float* g = s->g + (size_t)b * n;
-      double gain = 0;
-      for (int i = 0; i < n; i++) gain += (double)g[i] * (at[i] - a[i]);
-      if (isfinite(s->G_trial[b]) && s->G_trial[b] >= s->G[b] + o->armijo_c * gain) {
+      if (armijo_holds(s, b, s->a_trial + (size_t)b * n, s->G_trial[b])) {
         s->accepted[b] = 1;
       } else {
         s->alpha[b] *= o->armijo_shrink;
@@ -580,6 +668,7 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
       s->first_trial_kept = ls == 0;
       break;
     }
+    if (s->pair_trials) return backtrack_in_pairs(s, B, d);
   }
   return DT_OK;
 }
@@ -689,6 +778,7 @@ static void free_mask(const dtTrajopt* s, const float* a, const float* g, uint8_
 // H p for B rows at a into out [B, n]: one forward-over-reverse pass (the tape is reset)
 static dtStatus hvp_rows(dtTrajopt* s, int B, const float* a, const float* p, float* out) {
   dtTape* t = s->tape;
+  s->stats.hvp_passes++;
   dt_tape_reset(t);
   dt_tape_set_param_grads(t, 0);
   dtTensor* xt = s->nx ? dt_input2(t, B, s->nx, s->x, "x") : NULL;
@@ -843,6 +933,8 @@ dtStatus dt_trajopt_solve(dtTrajopt* s, int B, const float* x, const float* a_in
   s->B = B;
   s->solved = 0;
   s->steps_len = 0;
+  s->stats.value_passes = s->stats.paired_passes = 0;
+  s->stats.gradient_passes = s->stats.hvp_passes = 0;
   if (s->nx) memcpy(s->x, x, (size_t)B * s->nx * sizeof(float));
   memcpy(s->a, a_init, (size_t)B * n * sizeof(float));
   // non-finite starts or data stop their element at once (NaN -> 0 in the start)

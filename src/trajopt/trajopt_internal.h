@@ -24,6 +24,10 @@ struct dtTrajopt {
   int max_batch, n, nx;
   dtTape* tape;
   size_t mark;          // tape position after the prepared part
+  size_t mark_pairs;    // ... and after the prepared part of the paired trial rows
+  int pair_trials;      // backtracking evaluates two step lengths per pass (small batches)
+  dtTensor* c_pairs;    // prepared tensor of the 2B paired trial rows (NULL: not built)
+  float* G_pairs;       // G at the paired trials [2B]
   int64_t bytes_per_row;  // tape bytes one batch row takes in a second-order pass
 
   // the current solve

@@ -531,6 +531,93 @@ static void test_shift_start(void) {
   CHECK(dt_trajopt_shift_start(NULL, 2, 6, 2, NULL, out) == DT_ERR_ARG);
 }
 
+//---------------------------------------------------------------------------------------------
+// paired backtracking
+
+// at max_batch <= 2 backtracking evaluates two step lengths per pass; the steps it accepts are
+// those of one-at-a-time backtracking (a solver made for 3 rows, solving 1): the same
+// iterations and iterates, and each paired pass stands for one or two single trials. A few
+// iterations from a far start: near a stationary point the Armijo test compares G values
+// equal to float precision, and a 2-row pass rounds differently from a 1-row one.
+static int paired_case(dtSolver solver, int cg, float step, int iters, uint64_t seed) {
+  Fix f;
+  fx_init(&f, seed, 1, 0);
+  dtTrajoptOpts o = fx_opts(solver, DT_BACKWARD_NONE, iters, step);
+  o.newton_cg = cg;
+  dtTrajopt *paired = NULL, *single = NULL;
+  CHECK_OK(dt_trajopt_new(&f.obj, 1, &o, 0, &paired));
+  CHECK_OK(dt_trajopt_new(&f.obj, 3, &o, 0, &single));
+  if (!paired || !single) return 0;
+  float x[FX_X], a0[FX_N], ap[FX_N], as[FX_N], Gp, Gs;
+  data(1, seed + 1, -1, 1, x, a0, NULL);
+  CHECK_OK(dt_trajopt_solve(paired, 1, x, a0, ap, NULL, &Gp, NULL));
+  CHECK_OK(dt_trajopt_solve(single, 1, x, a0, as, NULL, &Gs, NULL));
+  const dtTrajoptStats *sp = dt_trajopt_stats(paired), *ss = dt_trajopt_stats(single);
+  const char* name = dt_solver_name(solver);
+  CHECK(ss->paired_passes == 0, "%s: the 3-row solver paired its trials", name);
+  CHECK(sp->iterations == ss->iterations, "%s cg %d seed %d: %d iterations paired, %d single",
+        name, cg, (int)seed, sp->iterations, ss->iterations);
+  for (int i = 0; i < FX_N; i++)
+    CHECK(fabsf(ap[i] - as[i]) <= 1e-5f, "%s cg %d seed %d: a[%d] %g paired vs %g single", name,
+          cg, (int)seed, i, (double)ap[i], (double)as[i]);
+  CHECK(fabsf(Gp - Gs) <= 1e-5f * (1 + fabsf(Gs)), "%s: G %g vs %g", name, (double)Gp, (double)Gs);
+  int trials = ss->value_passes, lo = sp->value_passes + sp->paired_passes;
+  CHECK(trials >= lo && trials <= lo + sp->paired_passes,
+        "%s: %d single trials against %d value + %d paired passes", name, trials, sp->value_passes,
+        sp->paired_passes);
+  CHECK(sp->gradient_passes == ss->gradient_passes, "%s: gradient passes %d vs %d", name,
+        sp->gradient_passes, ss->gradient_passes);
+  int paired_passes = sp->paired_passes;
+  dt_trajopt_free(paired);
+  dt_trajopt_free(single);
+  fx_free(&f);
+  return paired_passes;
+}
+
+// on G = 3 sin(a_0) + sin(2 a_1) (no matrix products: a row's G does not depend on how many
+// rows share its pass) the paired solver's iterates are bit-identical to one-at-a-time
+// backtracking's, whatever the regime, also at a stationary point
+static int paired_exact_case(dtSolver solver, int cg, float step, const float* a0) {
+  static dtObjective obj = {LN, 0, NULL, NULL, f1_value, NULL};
+  fn1.kind = 3;
+  dtTrajoptOpts o = fx_opts(solver, DT_BACKWARD_NONE, 12, step);
+  o.newton_cg = cg;
+  dtTrajopt *paired = NULL, *single = NULL;
+  CHECK_OK(dt_trajopt_new(&obj, 1, &o, 0, &paired));
+  CHECK_OK(dt_trajopt_new(&obj, 3, &o, 0, &single));
+  if (!paired || !single) return 0;
+  float ap[LN], as[LN], Gp, Gs;
+  CHECK_OK(dt_trajopt_solve(paired, 1, NULL, a0, ap, NULL, &Gp, NULL));
+  CHECK_OK(dt_trajopt_solve(single, 1, NULL, a0, as, NULL, &Gs, NULL));
+  const dtTrajoptStats *sp = dt_trajopt_stats(paired), *ss = dt_trajopt_stats(single);
+  CHECK(!memcmp(ap, as, sizeof ap) && Gp == Gs && sp->iterations == ss->iterations,
+        "%s cg %d from (%g, %g): (%g, %g) in %d iterations paired, (%g, %g) in %d single",
+        dt_solver_name(solver), cg, (double)a0[0], (double)a0[1], (double)ap[0], (double)ap[1],
+        sp->iterations, (double)as[0], (double)as[1], ss->iterations);
+  int passes = sp->paired_passes;
+  dt_trajopt_free(paired);
+  dt_trajopt_free(single);
+  return passes;
+}
+
+static void test_paired_backtracking(void) {
+  int pga = 0, exact_pga = 0, exact_newton = 0;
+  for (uint64_t seed = 3; seed < 9; seed++) {
+    pga += paired_case(DT_SOLVER_PGA_ARMIJO, 0, 1000.0f, 3, seed);
+    paired_case(DT_SOLVER_NEWTON, 10, 1.0f, 2, seed);  // the fixture's Newton rarely backtracks
+  }
+  CHECK(pga > 0, "pga-armijo never backtracked in pairs: the case does not exercise them");
+  const float starts[4][LN] = {{-0.9f, -0.8f}, {-0.2f, 0.9f}, {0.3f, -0.6f}, {-1.0f, 0.1f}};
+  for (int k = 0; k < 4; k++) {
+    exact_pga += paired_exact_case(DT_SOLVER_PGA_ARMIJO, 0, 1000.0f, starts[k]);
+    exact_newton += paired_exact_case(DT_SOLVER_NEWTON, 10, 1.0f, starts[k]);
+    exact_newton += paired_exact_case(DT_SOLVER_NEWTON, 0, 1.0f, starts[k]);
+  }
+  CHECK(exact_pga > 0 && exact_newton > 0, "paired passes on the sine objective: pga-armijo %d, "
+        "newton %d: a case does not exercise them", exact_pga, exact_newton);
+}
+
 DT_TEST_MAIN("trajopt", TEST(test_shift_start), TEST(test_bounds_respected), TEST(test_batch_equals_alone),
              TEST(test_nonfinite_inputs), TEST(test_nonfinite_weights), TEST(test_memory),
-             TEST(test_lm_convergence), TEST(test_lm_best_tracking))
+             TEST(test_lm_convergence), TEST(test_lm_best_tracking),
+             TEST(test_paired_backtracking))
