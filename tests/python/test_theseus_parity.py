@@ -96,7 +96,9 @@ class Opts(C.Structure):
 class Stats(C.Structure):
     _fields_ = [("iterations", C.c_int), ("converged", C.c_int), ("nonfinite", C.c_int),
                 ("solve_ms", C.c_double), ("backward_ms", C.c_double), ("tape_high_water", C.c_size_t),
-                ("tape_capacity", C.c_size_t), ("history_bytes", C.c_size_t)]
+                ("tape_capacity", C.c_size_t), ("history_bytes", C.c_size_t),
+                ("value_passes", C.c_int), ("paired_passes", C.c_int),
+                ("gradient_passes", C.c_int), ("hvp_passes", C.c_int)]
 
 
 BACKWARD = {"none": 0, "unroll": 1, "truncated": 2, "implicit": 3}
