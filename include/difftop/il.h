@@ -231,6 +231,9 @@ DTAPI dtStatus dt_il_policy_save(const dtILPolicy* p, const char* run_dir);
 // The policy's config.
 DTAPI const dtILConfig* dt_il_policy_config(const dtILPolicy* p);
 
+// The policy's action normaliser (maps dataset actions to the policy's [-1, 1]).
+DTAPI const dtNormalizer* dt_il_policy_action_norm(const dtILPolicy* p);
+
 // Training progress of one epoch.
 typedef struct dtILEpoch {
   int epoch;

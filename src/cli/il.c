@@ -94,9 +94,12 @@ int cmd_demos(int argc, char** argv) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop demos --task pusht [--episodes 200] [--seed S] [--max-steps 300]\n"
             "                     [--expert smooth|waypoints] [--keep-failures] [--image N] [--verbose]\n"
-            "                     --out FILE.hdf5\n"
+            "                     [--multimodal [--detour PX]] --out FILE.hdf5\n"
             "         --image N also stores obs/image, uint8 [T, N, N, 3] RGB frames rendered from the\n"
             "         state of each step, and obs/agent_pos\n"
+            "         --multimodal: each episode the expert draws one of two modes (seeded) and first\n"
+            "         goes around the block on that side, to a point PX (default 110) from its centre\n"
+            "         beside the pusher-to-block line; the mode is the demo attribute expert_mode\n"
             "       difftop demos --task DMC_TASK [--episodes 10] [--seed S] [--noise SIGMA]\n"
             "                     [--action-repeat N] [--verbose] --out FILE.hdf5\n"
             "         DMC_TASK: a task with an analytic expert (cartpole-*, pendulum-swingup,\n"
@@ -159,6 +162,15 @@ int cmd_demos(int argc, char** argv) {
       return 2;
     }
   }
+  eo.multimodal = has_flag(argc, argv, "--multimodal");
+  if ((v = opt_get(argc, argv, "--detour"))) {
+    char* end = NULL;
+    eo.detour = strtod(v, &end);
+    if (*end || !eo.multimodal || !(eo.detour >= 0 && eo.detour <= 512)) {
+      fprintf(stderr, "difftop demos: --detour '%s' needs --multimodal and a number of pixels in [0, 512]\n", v);
+      return 2;
+    }
+  }
   o.expert = &eo;
   o.keep_failures = has_flag(argc, argv, "--keep-failures");
   if ((v = opt_get(argc, argv, "--image"))) {
@@ -182,6 +194,11 @@ int cmd_demos(int argc, char** argv) {
   printf("%s: %d demos, %lld steps (mean length %.1f), seed %llu, %.1f s\n", out, ds.n_demos,
          (long long)ds.total, (double)ds.total / ds.n_demos, (unsigned long long)o.seed,
          dt_time_s() - t0);
+  if (ds.modes) {
+    int m1 = 0;
+    for (int d = 0; d < ds.n_demos; d++) m1 += ds.modes[d] == 1;
+    printf("  expert modes: %d demos mode 0, %d mode 1\n", ds.n_demos - m1, m1);
+  }
   dt_demos_free(&ds);
   return 0;
 }
@@ -476,98 +493,192 @@ static void mark(uint8_t* img, int W, int H, int x0, int y0, int x, int y, const
     }
 }
 
-// Paper Fig. 5: the learned objective over the first action for two prior latents of a CVAE
-// DiffTOP policy (the other actions of the chunk held at each latent's refined values), with
-// the initial action (white) and the refined action (red). Writes FILE.png and FILE.csv.
-static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed) {
+// the square of normalised first actions that both objective panels show
+typedef struct plotWin {
+  double cx, cy, half;
+} plotWin;
+
+// the pair of samples whose refined first actions lie farthest apart
+static void farthest_pair(float af[][256], int ns, int pick[2]) {
+  double best = -1;
+  pick[0] = 0, pick[1] = 1;
+  for (int s = 0; s < ns; s++)
+    for (int t = s + 1; t < ns; t++) {
+      double d = hypot(af[s][0] - af[t][0], af[s][1] - af[t][1]);
+      if (d > best) best = d, pick[0] = s, pick[1] = t;
+    }
+}
+
+// half > 0: that half-width around the markers' centre; 0: zoom so the four markers (two
+// initial, two refined first actions) fill about the middle 60%; the window stays in [-1, 1]^2
+static plotWin plot_window(const float* pts[4], double half) {
+  double lo[2] = {1e9, 1e9}, hi[2] = {-1e9, -1e9};
+  for (int k = 0; k < 4; k++)
+    for (int d = 0; d < 2; d++) lo[d] = fmin(lo[d], pts[k][d]), hi[d] = fmax(hi[d], pts[k][d]);
+  plotWin w = {0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), half};
+  if (!(half > 0)) w.half = fmax(0.1, 0.8 * fmax(hi[0] - lo[0], hi[1] - lo[1]));
+  if (w.half >= 1) return (plotWin){0, 0, 1};
+  w.cx = fmin(fmax(w.cx, -1 + w.half), 1 - w.half);
+  w.cy = fmin(fmax(w.cy, -1 + w.half), 1 - w.half);
+  return w;
+}
+
+// panel pixel (0..G-1) of a normalised coordinate v on an axis centred at c
+static int win_px(const plotWin* w, double v, double c, int G) {
+  return (int)lround((v - (c - w->half)) / (2 * w->half) * (G - 1));
+}
+
+static const uint8_t PLOT_COL[2][3] = {{230, 30, 30}, {0, 220, 255}};  // sample 0 red, 1 cyan
+
+// one panel: G over the first action (the rest of the chunk at sample k's refined values), the
+// initial action (white), sample k's refined action (large) and the other sample's (small), in
+// their colours; grid values every 4th cell to csv. a, val: scratch for G*G decisions
+static int draw_panel(dtILPolicy* p, const float* hist, const float* z, const float* ai, const float* af,
+                      const float* other, const plotWin* w, int k, uint8_t* img, int W, int Hh, float* a,
+                      float* val, FILE* csv) {
+  enum { G = 200, PAD = 8 };
+  int n = dt_il_policy_config(p)->horizon * dt_il_policy_config(p)->act_steps * 2;
+  for (int i = 0; i < G; i++)
+    for (int j = 0; j < G; j++) {
+      float* r = a + ((size_t)i * G + j) * n;
+      memcpy(r, af, n * sizeof(float));
+      r[0] = (float)(w->cx - w->half + 2 * w->half * j / (G - 1));  // first action x: image column
+      r[1] = (float)(w->cy - w->half + 2 * w->half * i / (G - 1));  // first action y: image row (y down)
+    }
+  if (dt_il_objective_values(p, hist, z, G * G, a, val)) return 1;
+  int imax = 0;
+  for (int i = 1; i < G * G; i++) imax = val[i] > val[imax] ? i : imax;
+  float lo = val[0], hi = val[imax];
+  for (int i = 0; i < G * G; i++) lo = val[i] < lo ? val[i] : lo;
+  int x0 = PAD + (k + 1) * (G + PAD), y0 = PAD;
+  for (int i = 0; i < G; i++)
+    for (int j = 0; j < G; j++) {
+      float v = val[i * G + j];
+      cmap(hi > lo ? (v - lo) / (hi - lo) : 0.5, img + ((size_t)(y0 + i) * W + x0 + j) * 3);
+      if ((i % 4) == 0 && (j % 4) == 0)
+        fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, a[((size_t)i * G + j) * n], a[((size_t)i * G + j) * n + 1], v);
+    }
+  const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+  const float* pts[3] = {other, ai, af};
+  const uint8_t* col[3] = {PLOT_COL[1 - k], white, PLOT_COL[k]};
+  for (int m = 0; m < 3; m++) {
+    int px = win_px(w, pts[m][0], w->cx, G), py = win_px(w, pts[m][1], w->cy, G);
+    if (px < 0 || py < 0 || px >= G || py >= G) continue;
+    mark(img, W, Hh, x0, y0, px, py, black, m ? 5 : 4);
+    mark(img, W, Hh, x0, y0, px, py, col[m], m ? 3 : 2);
+  }
+  printf("panel %d: a_init (%.3f, %.3f) -> refined (%.3f, %.3f); grid max of G %.4g at (%.3f, %.3f), min %.4g\n",
+         k + 1, ai[0], ai[1], af[0], af[1], hi, a[(size_t)imax * n], a[(size_t)imax * n + 1], lo);
+  return 0;
+}
+
+// the scene panel (paper Fig. 5, left): the Push-T frame with the initial chunk (white) and the
+// two samples' refined chunks (red, cyan) as pixel targets, first action largest
+static int draw_scene(dtILPolicy* p, const dtPusht* sim, const float* ai, float af[2][256], uint8_t* img,
+                      int W, int Hh) {
+  enum { G = 200, PAD = 8 };
+  uint8_t* rgb = malloc((size_t)G * G * 3);
+  if (!rgb || dt_pusht_render(sim, G, G, rgb)) {
+    free(rgb);
+    return 1;
+  }
+  for (int i = 0; i < G; i++) memcpy(img + ((size_t)(PAD + i) * W + PAD) * 3, rgb + (size_t)i * G * 3, (size_t)G * 3);
+  free(rgb);
+  const dtNormalizer* nz = dt_il_policy_action_norm(p);
+  const dtILConfig* c = dt_il_policy_config(p);
+  const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+  const float* chunks[3] = {ai, af[0], af[1]};
+  const uint8_t* col[3] = {white, PLOT_COL[0], PLOT_COL[1]};
+  printf("scene (pixels):");
+  for (int m = 0; m < 3; m++) {
+    for (int t = c->horizon * c->act_steps - 1; t >= 0; t--) {
+      float px[2] = {chunks[m][2 * t], chunks[m][2 * t + 1]};
+      dt_norm_unapply(nz, px, 1);
+      int u = (int)lround(px[0] / 512.0 * (G - 1)), v = (int)lround(px[1] / 512.0 * (G - 1));
+      mark(img, W, Hh, PAD, PAD, u, v, black, t ? 3 : 5);
+      mark(img, W, Hh, PAD, PAD, u, v, col[m], t ? 2 : 3);
+      if (t == 0) printf(" %s first action (%.1f, %.1f)", m == 0 ? "init" : m == 1 ? "sample 1" : "sample 2", px[0], px[1]);
+    }
+  }
+  printf("\n");
+  return 0;
+}
+
+// Paper Fig. 5: the scene with the initial and two refined chunks, then the learned objective over
+// the first action for two prior latents of a CVAE DiffTOP policy (16 drawn; the two whose refined
+// first actions lie farthest apart), in a window around the actions (half-width `half`, 0:
+// automatic). Writes FILE.png and FILE.csv.
+static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double half) {
   const dtILConfig* c = dt_il_policy_config(p);
   if (c->kind != DT_IL_DIFFTOP || !c->cvae || is_dmc_task(c->task)) {
     fprintf(stderr, "difftop il-eval: --plot-objective needs a Push-T DiffTOP policy with cvae=1\n");
     return 1;
   }
   dtPusht* sim = NULL;
-  if (dt_pusht_new(&sim) || dt_pusht_reset_numpy(sim, seed)) return 1;
+  if (dt_pusht_new(&sim) || dt_pusht_reset_numpy(sim, seed)) {
+    fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
+    dt_pusht_free(sim);
+    return 1;
+  }
   double o[5];
   dt_pusht_observe(sim, o);
-  dt_pusht_free(sim);
   float hist[8 * 5];
   for (int k = 0; k < c->obs_steps; k++)
     for (int j = 0; j < 5; j++) hist[k * 5 + j] = (float)o[j];
-  int n = c->horizon * c->act_steps * 2, P = c->posterior_dim;
-  // the pair of prior samples (out of 16) whose refined first actions lie farthest apart
-  enum { NS = 16 };
+  enum { NS = 16, G = 200, PAD = 8 };
   float z[NS][256], ai[NS][256], af[NS][256];
   dtRng rng;
   dt_rng_seed(&rng, seed);
   for (int s = 0; s < NS; s++) {
-    dt_rng_fill_normal(&rng, z[s], (size_t)P, 0.0f, 1.0f);
-    if (dt_il_refine(p, hist, z[s], ai[s], af[s])) return 1;
-  }
-  int b0 = 0, b1 = 1;
-  double best = -1;
-  for (int s = 0; s < NS; s++)
-    for (int t = s + 1; t < NS; t++) {
-      double d = hypot(af[s][0] - af[t][0], af[s][1] - af[t][1]);
-      if (d > best) best = d, b0 = s, b1 = t;
+    dt_rng_fill_normal(&rng, z[s], (size_t)c->posterior_dim, 0.0f, 1.0f);
+    if (dt_il_refine(p, hist, z[s], ai[s], af[s])) {
+      dt_pusht_free(sim);
+      return 1;
     }
-  enum { G = 160, PAD = 8 };
-  int W = 2 * G + 3 * PAD, Hh = G + 2 * PAD;
+  }
+  int pick[2];
+  farthest_pair(af, NS, pick);
+  const float* pts[4] = {ai[pick[0]], af[pick[0]], ai[pick[1]], af[pick[1]]};
+  plotWin w = plot_window(pts, half);
+  int n = c->horizon * c->act_steps * 2, W = 3 * G + 4 * PAD, Hh = G + 2 * PAD, rc = 1;
   uint8_t* img = malloc((size_t)W * Hh * 3);
   float* a = malloc((size_t)G * G * n * sizeof(float));
   float* val = malloc((size_t)G * G * sizeof(float));
   char path[1200];
   snprintf(path, sizeof path, "%s.csv", out);
   FILE* csv = fopen(path, "w");
-  if (!img || !a || !val || !csv) return 1;
-  memset(img, 255, (size_t)W * Hh * 3);
-  fprintf(csv, "panel,a0,a1,G\n");
-  int pick[2] = {b0, b1};
-  for (int k = 0; k < 2; k++) {
-    int s = pick[k];
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < G; j++) {
-        float* r = a + ((size_t)i * G + j) * n;
-        memcpy(r, af[s], n * sizeof(float));
-        r[0] = -1.0f + 2.0f * j / (G - 1);   // first action x: image column
-        r[1] = -1.0f + 2.0f * i / (G - 1);   // first action y: image row (y down, as Push-T)
-      }
-    if (dt_il_objective_values(p, hist, z[s], G * G, a, val)) return 1;
-    float lo = val[0], hi = val[0];
-    for (int i = 0; i < G * G; i++) lo = val[i] < lo ? val[i] : lo, hi = val[i] > hi ? val[i] : hi;
-    int x0 = PAD + k * (G + PAD), y0 = PAD;
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < G; j++) {
-        float v = val[i * G + j];
-        cmap(hi > lo ? (v - lo) / (hi - lo) : 0.5, img + ((size_t)(y0 + i) * W + x0 + j) * 3);
-        if ((i % 4) == 0 && (j % 4) == 0)
-          fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, -1.0 + 2.0 * j / (G - 1), -1.0 + 2.0 * i / (G - 1), v);
-      }
-    uint8_t white[3] = {255, 255, 255}, red[3] = {230, 30, 30}, black[3] = {0, 0, 0};
-    int ix = (int)((ai[s][0] + 1) * 0.5f * (G - 1)), iy = (int)((ai[s][1] + 1) * 0.5f * (G - 1));
-    int fx = (int)((af[s][0] + 1) * 0.5f * (G - 1)), fy = (int)((af[s][1] + 1) * 0.5f * (G - 1));
-    mark(img, W, Hh, x0, y0, ix, iy, black, 5);
-    mark(img, W, Hh, x0, y0, ix, iy, white, 3);
-    mark(img, W, Hh, x0, y0, fx, fy, black, 5);
-    mark(img, W, Hh, x0, y0, fx, fy, red, 3);
-    printf("panel %d: z~ sample %d, a_init (%.3f, %.3f) -> refined (%.3f, %.3f), G in [%.4g, %.4g]\n", k, s,
-           ai[s][0], ai[s][1], af[s][0], af[s][1], lo, hi);
+  if (img && a && val && csv) {
+    memset(img, 255, (size_t)W * Hh * 3);
+    fprintf(csv, "panel,a0,a1,G\n");
+    printf("Push-T state of numpy seed %u: agent (%.1f, %.1f), block (%.1f, %.1f, %.3f rad); window "
+           "x %.3f..%.3f, y %.3f..%.3f (normalised first action); z~ samples %d and %d of %d\n",
+           seed, o[0], o[1], o[2], o[3], o[4], w.cx - w.half, w.cx + w.half, w.cy - w.half,
+           w.cy + w.half, pick[0], pick[1], NS);
+    float two[2][256];
+    memcpy(two[0], af[pick[0]], sizeof two[0]);
+    memcpy(two[1], af[pick[1]], sizeof two[1]);
+    rc = draw_scene(p, sim, ai[pick[0]], two, img, W, Hh);
+    for (int k = 0; k < 2 && !rc; k++)
+      rc = draw_panel(p, hist, z[pick[k]], ai[pick[k]], af[pick[k]], af[pick[1 - k]], &w, k, img, W, Hh, a,
+                      val, csv);
   }
-  fclose(csv);
-  dtStatus st = dt_png_write(out, W, Hh, img);
+  if (csv) fclose(csv);
+  dt_pusht_free(sim);
+  if (!rc && dt_png_write(out, W, Hh, img)) rc = 1;
+  if (rc && !(img && a && val && csv)) fprintf(stderr, "difftop il-eval: out of memory or cannot write %s\n", path);
+  else if (rc) fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
   free(img), free(a), free(val);
-  if (st) {
-    fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
-    return 1;
-  }
-  printf("wrote %s and %s.csv (Push-T state of numpy seed %u; normalised first action on the axes)\n", out, out, seed);
-  return 0;
+  if (!rc) printf("wrote %s and %s.csv\n", out, out);
+  return rc;
 }
 
 int cmd_il_eval(int argc, char** argv) {
   if (argc < 2 || has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help")) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
-            "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S]  (CVAE DiffTOP)\n"
+            "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S] [--plot-window H]\n"
+            "         (CVAE DiffTOP; H: half-width of the plotted square of normalised first\n"
+            "         actions, default 0 = zoom on the actions, 1 = all of [-1, 1]^2)\n"
             "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
             "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n"
             "DMC tasks (the run's config names the task): mean return over episodes from env seeds\n"
@@ -583,7 +694,15 @@ int cmd_il_eval(int argc, char** argv) {
   dtStatus st = dt_il_policy_load(argv[1], &p);
   const char* png = opt_get(argc, argv, "--plot-objective");
   if (!st && png) {
-    int rc = plot_objective(p, png, seed0);
+    const char* hw = opt_get(argc, argv, "--plot-window");
+    char* end = NULL;
+    double half = hw ? strtod(hw, &end) : 0.0;
+    if (hw && (*end || !(half >= 0 && half <= 1))) {
+      fprintf(stderr, "difftop il-eval: --plot-window '%s' must be a number in [0, 1]\n", hw);
+      dt_il_policy_free(p);
+      return 2;
+    }
+    int rc = plot_objective(p, png, seed0, half);
     dt_il_policy_free(p);
     return rc;
   }

@@ -592,6 +592,8 @@ void dt_il_policy_free(dtILPolicy* p) {
 
 const dtILConfig* dt_il_policy_config(const dtILPolicy* p) { return &p->c; }
 
+const dtNormalizer* dt_il_policy_action_norm(const dtILPolicy* p) { return &p->act_norm; }
+
 //---------------------------------------------------------------------------------------------
 // save / load
 
