@@ -496,28 +496,30 @@ static void mark(uint8_t* img, int W, int H, int x0, int y0, int x, int y, const
 // the square of normalised first actions that both objective panels show
 typedef struct plotWin {
   double cx, cy, half;
+  int act;  // the plotted action of the chunk (0: the first)
 } plotWin;
 
-// the pair of samples whose refined first actions lie farthest apart
-static void farthest_pair(float af[][256], int ns, int pick[2]) {
+// the pair of samples whose refined action `act` of the chunk lie farthest apart
+static void farthest_pair(float af[][256], int ns, int act, int pick[2]) {
   double best = -1;
   pick[0] = 0, pick[1] = 1;
   for (int s = 0; s < ns; s++)
     for (int t = s + 1; t < ns; t++) {
-      double d = hypot(af[s][0] - af[t][0], af[s][1] - af[t][1]);
+      double d = hypot(af[s][2 * act] - af[t][2 * act], af[s][2 * act + 1] - af[t][2 * act + 1]);
       if (d > best) best = d, pick[0] = s, pick[1] = t;
     }
 }
 
 // half > 0: that half-width around the markers' centre; 0: zoom so the four markers (two
-// initial, two refined first actions) fill about the middle 60%; the window stays in [-1, 1]^2
-static plotWin plot_window(const float* pts[4], double half) {
+// initial, two refined actions, each a pointer to an (x, y)) fill about the middle 60%; the
+// window stays in [-1, 1]^2
+static plotWin plot_window(const float* pts[4], double half, int act) {
   double lo[2] = {1e9, 1e9}, hi[2] = {-1e9, -1e9};
   for (int k = 0; k < 4; k++)
     for (int d = 0; d < 2; d++) lo[d] = fmin(lo[d], pts[k][d]), hi[d] = fmax(hi[d], pts[k][d]);
-  plotWin w = {0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), half};
+  plotWin w = {0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), half, act};
   if (!(half > 0)) w.half = fmax(0.1, 0.8 * fmax(hi[0] - lo[0], hi[1] - lo[1]));
-  if (w.half >= 1) return (plotWin){0, 0, 1};
+  if (w.half >= 1) return (plotWin){0, 0, 1, act};
   w.cx = fmin(fmax(w.cx, -1 + w.half), 1 - w.half);
   w.cy = fmin(fmax(w.cy, -1 + w.half), 1 - w.half);
   return w;
@@ -537,13 +539,13 @@ static int draw_panel(dtILPolicy* p, const float* hist, const float* z, const fl
                       const float* other, const plotWin* w, int k, uint8_t* img, int W, int Hh, float* a,
                       float* val, FILE* csv) {
   enum { G = 200, PAD = 8 };
-  int n = dt_il_policy_config(p)->horizon * dt_il_policy_config(p)->act_steps * 2;
+  int n = dt_il_policy_config(p)->horizon * dt_il_policy_config(p)->act_steps * 2, o = 2 * w->act;
   for (int i = 0; i < G; i++)
     for (int j = 0; j < G; j++) {
       float* r = a + ((size_t)i * G + j) * n;
       memcpy(r, af, n * sizeof(float));
-      r[0] = (float)(w->cx - w->half + 2 * w->half * j / (G - 1));  // first action x: image column
-      r[1] = (float)(w->cy - w->half + 2 * w->half * i / (G - 1));  // first action y: image row (y down)
+      r[2 * w->act] = (float)(w->cx - w->half + 2 * w->half * j / (G - 1));      // x: image column
+      r[2 * w->act + 1] = (float)(w->cy - w->half + 2 * w->half * i / (G - 1));  // y: image row (y down)
     }
   if (dt_il_objective_values(p, hist, z, G * G, a, val)) return 1;
   int imax = 0;
@@ -556,10 +558,10 @@ static int draw_panel(dtILPolicy* p, const float* hist, const float* z, const fl
       float v = val[i * G + j];
       cmap(hi > lo ? (v - lo) / (hi - lo) : 0.5, img + ((size_t)(y0 + i) * W + x0 + j) * 3);
       if ((i % 4) == 0 && (j % 4) == 0)
-        fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, a[((size_t)i * G + j) * n], a[((size_t)i * G + j) * n + 1], v);
+        fprintf(csv, "%d,%.4f,%.4f,%.6g\n", k, a[((size_t)i * G + j) * n + o], a[((size_t)i * G + j) * n + o + 1], v);
     }
   const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
-  const float* pts[3] = {other, ai, af};
+  const float* pts[3] = {other + o, ai + o, af + o};
   const uint8_t* col[3] = {PLOT_COL[1 - k], white, PLOT_COL[k]};
   for (int m = 0; m < 3; m++) {
     int px = win_px(w, pts[m][0], w->cx, G), py = win_px(w, pts[m][1], w->cy, G);
@@ -568,7 +570,7 @@ static int draw_panel(dtILPolicy* p, const float* hist, const float* z, const fl
     mark(img, W, Hh, x0, y0, px, py, col[m], m ? 3 : 2);
   }
   printf("panel %d: a_init (%.3f, %.3f) -> refined (%.3f, %.3f); grid max of G %.4g at (%.3f, %.3f), min %.4g\n",
-         k + 1, ai[0], ai[1], af[0], af[1], hi, a[(size_t)imax * n], a[(size_t)imax * n + 1], lo);
+         k + 1, ai[o], ai[o + 1], af[o], af[o + 1], hi, a[(size_t)imax * n + o], a[(size_t)imax * n + o + 1], lo);
   return 0;
 }
 
@@ -605,10 +607,11 @@ static int draw_scene(dtILPolicy* p, const dtPusht* sim, const float* ai, float 
 }
 
 // Paper Fig. 5: the scene with the initial and two refined chunks, then the learned objective over
-// the first action for two prior latents of a CVAE DiffTOP policy (16 drawn; the two whose refined
-// first actions lie farthest apart), in a window around the actions (half-width `half`, 0:
-// automatic). Writes FILE.png and FILE.csv.
-static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double half) {
+// action `act` of the chunk (the others held at each sample's refined values) for two prior
+// latents of a CVAE DiffTOP policy (16 drawn; the two whose refined action `act` lie farthest
+// apart), in a window around the actions (half-width `half`, 0: automatic). Writes FILE.png and
+// FILE.csv.
+static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double half, int act) {
   const dtILConfig* c = dt_il_policy_config(p);
   if (c->kind != DT_IL_DIFFTOP || !c->cvae || is_dmc_task(c->task)) {
     fprintf(stderr, "difftop il-eval: --plot-objective needs a Push-T DiffTOP policy with cvae=1\n");
@@ -637,9 +640,9 @@ static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double 
     }
   }
   int pick[2];
-  farthest_pair(af, NS, pick);
-  const float* pts[4] = {ai[pick[0]], af[pick[0]], ai[pick[1]], af[pick[1]]};
-  plotWin w = plot_window(pts, half);
+  farthest_pair(af, NS, act, pick);
+  const float* pts[4] = {ai[pick[0]] + 2 * act, af[pick[0]] + 2 * act, ai[pick[1]] + 2 * act, af[pick[1]] + 2 * act};
+  plotWin w = plot_window(pts, half, act);
   int n = c->horizon * c->act_steps * 2, W = 3 * G + 4 * PAD, Hh = G + 2 * PAD, rc = 1;
   uint8_t* img = malloc((size_t)W * Hh * 3);
   float* a = malloc((size_t)G * G * n * sizeof(float));
@@ -651,9 +654,9 @@ static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double 
     memset(img, 255, (size_t)W * Hh * 3);
     fprintf(csv, "panel,a0,a1,G\n");
     printf("Push-T state of numpy seed %u: agent (%.1f, %.1f), block (%.1f, %.1f, %.3f rad); window "
-           "x %.3f..%.3f, y %.3f..%.3f (normalised first action); z~ samples %d and %d of %d\n",
+           "x %.3f..%.3f, y %.3f..%.3f (normalised action %d of the chunk); z~ samples %d and %d of %d\n",
            seed, o[0], o[1], o[2], o[3], o[4], w.cx - w.half, w.cx + w.half, w.cy - w.half,
-           w.cy + w.half, pick[0], pick[1], NS);
+           w.cy + w.half, act, pick[0], pick[1], NS);
     float two[2][256];
     memcpy(two[0], af[pick[0]], sizeof two[0]);
     memcpy(two[1], af[pick[1]], sizeof two[1]);
@@ -677,8 +680,10 @@ int cmd_il_eval(int argc, char** argv) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
             "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S] [--plot-window H]\n"
-            "         (CVAE DiffTOP; H: half-width of the plotted square of normalised first\n"
-            "         actions, default 0 = zoom on the actions, 1 = all of [-1, 1]^2)\n"
+            "                       [--plot-action K]\n"
+            "         (CVAE DiffTOP; G over action K of the chunk, default 0 = the first; H: half-width\n"
+            "         of the plotted square of normalised actions, default 0 = zoom on the actions,\n"
+            "         1 = all of [-1, 1]^2)\n"
             "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
             "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n"
             "DMC tasks (the run's config names the task): mean return over episodes from env seeds\n"
@@ -702,7 +707,14 @@ int cmd_il_eval(int argc, char** argv) {
       dt_il_policy_free(p);
       return 2;
     }
-    int rc = plot_objective(p, png, seed0, half);
+    const char* pa = opt_get(argc, argv, "--plot-action");
+    int act = pa ? (int)strtol(pa, &end, 10) : 0, n_act = dt_il_policy_config(p)->horizon * dt_il_policy_config(p)->act_steps;
+    if (pa && (*end || act < 0 || act >= n_act)) {
+      fprintf(stderr, "difftop il-eval: --plot-action '%s' must be an action index 0..%d of the chunk\n", pa, n_act - 1);
+      dt_il_policy_free(p);
+      return 2;
+    }
+    int rc = plot_objective(p, png, seed0, half, act);
     dt_il_policy_free(p);
     return rc;
   }
