@@ -60,6 +60,7 @@ typedef struct dtReplayView {
   float *obs, *actions, *rewards, *prio;  // [slots, L+1, S], [slots, L, A], [slots, L] x2
   int pixels;                             // 1: a pixel buffer (obs is NULL; frames instead)
   uint8_t* frames;                        // pixels: [slots, L+1, 3, H, W] newest frames
+  int frame_h, frame_w;                   // pixels: H, W
 } dtReplayView;
 
 // Fill v with pointers into r's storage.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Checkpoints in safetensors: the model under its state_dict names (loadable from PyTorch), and
-// for resuming, the target network, the three Adam states, the replay buffer, every generator
-// and the loop counters. Files are written atomically by dt_st_write.
+// for resuming, the target network, the three Adam states, the replay buffer (a pixel buffer's
+// uint8 frames as U8), every generator and the loop counters. Files are written atomically by
+// dt_st_write.
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 
 typedef struct entryList {
   dtStEntry e[MAX_ENTRIES];
-  int shapes[MAX_ENTRIES][4];
+  int shapes[MAX_ENTRIES][5];
   char names[MAX_ENTRIES][96];
   int n;
 } entryList;
@@ -109,8 +110,9 @@ dtStatus dt_rl_save_checkpoint(const char* path, dtAgent* a, dtReplay* r, const 
   if (!st) st = add_adam(l, "pg_optim.", a->pg_adam, &a->model.params, steps + 2 * np);
   int L = v.episode_len, S = v.obs_dim, A = v.action_dim, sl = v.slots;
   int so[3] = {sl, L + 1, S}, sa[3] = {sl, L, A}, sr[2] = {sl, L};
-  // pixel buffers: the uint8 frames are not checkpointed (resuming such a run is refused)
+  int sf[5] = {sl, L + 1, 3, v.frame_h, v.frame_w};
   if (!st && !v.pixels) st = add(l, "replay.", "obs", DT_DTYPE_F32, 3, so, v.obs);
+  if (!st && v.pixels) st = add(l, "replay.", "frames", DT_DTYPE_U8, 5, sf, v.frames);
   if (!st) st = add(l, "replay.", "actions", DT_DTYPE_F32, 3, sa, v.actions);
   if (!st) st = add(l, "replay.", "rewards", DT_DTYPE_F32, 2, sr, v.rewards);
   if (!st) st = add(l, "replay.", "priorities", DT_DTYPE_F32, 2, sr, v.prio);
@@ -128,7 +130,6 @@ dtStatus dt_rl_save_checkpoint(const char* path, dtAgent* a, dtReplay* r, const 
   k = add_meta(kv, bufs, k, "last_eval", "%.17g", rs->last_eval);
   k = add_meta(kv, bufs, k, "updates", "%lld", (long long)a->updates);
   k = add_meta(kv, bufs, k, "replay", "%d %d %.9g", *v.filled, *v.next, (double)*v.max_prio);
-  if (v.pixels) k = add_meta(kv, bufs, k, "replay_frames", "not saved");
   const dtRng* rngs[3] = {&a->rng, rs->env_rng, rs->eval_rng};
   const char* names[3] = {"rng.agent", "rng.env", "rng.eval_env"};
   for (int i = 0; i < 3; i++)
@@ -164,6 +165,23 @@ static dtStatus read_slots(const dtSafetensors* f, const char* name, float* dst,
                     "values (a resumed run may grow the buffer, not change its episodes)",
                     dt_st_path(f), full, slots, (long long)per_slot);
   memcpy(dst, info.data, info.nbytes);
+  *saved = (int)info.shape[0];
+  return DT_OK;
+}
+
+// a pixel buffer's frames [saved, L + 1, 3, H, W] (U8) into a buffer of at least as many slots
+static dtStatus read_frames(const dtSafetensors* f, const dtReplayView* v, int* saved) {
+  dtStInfo info;
+  dtStatus st = dt_st_find(f, "replay.frames", &info);
+  if (st) return st;
+  int want[4] = {v->episode_len + 1, 3, v->frame_h, v->frame_w};
+  int fits = info.dtype == DT_DTYPE_U8 && info.ndim == 5 && info.shape[0] <= v->slots;
+  for (int k = 0; fits && k < 4; k++) fits = info.shape[k + 1] == want[k];
+  if (!fits)
+    return dt_error(DT_ERR_FORMAT, "checkpoint %s: 'replay.frames' is not U8 [<= %d, %d, 3, %d, "
+                    "%d] (the run's episode length and image size)", dt_st_path(f), v->slots,
+                    want[0], want[2], want[3]);
+  memcpy(v->frames, info.data, info.nbytes);
   *saved = (int)info.shape[0];
   return DT_OK;
 }
@@ -256,10 +274,12 @@ dtStatus dt_rl_load_checkpoint(const char* path, dtAgent* a, dtReplay* r, dtRunS
   if (!st) st = read_adam(f, "pi_optim.", a->pi_adam, &a->pi_view);
   if (!st) st = read_adam(f, "pg_optim.", a->pg_adam, &a->model.params);
   int L = v.episode_len, S = v.obs_dim, A = v.action_dim, sl = v.slots, saved = 0;
-  if (!st && (v.pixels || dt_st_metadata(f, "replay_frames")))
-    st = dt_error(DT_ERR_UNSUPPORTED, "checkpoint %s: resuming a pixel run is not supported "
-                  "(its replay frames are not checkpointed)", path);
-  if (!st) st = read_slots(f, "obs", v.obs, sl, (int64_t)(L + 1) * S, &saved);
+  // pixel checkpoints of earlier versions held no frames
+  if (!st && dt_st_metadata(f, "replay_frames"))
+    st = dt_error(DT_ERR_UNSUPPORTED, "checkpoint %s: written without its replay frames (an "
+                  "earlier difftop); a pixel run resumes only from a checkpoint that has them", path);
+  if (!st && v.pixels) st = read_frames(f, &v, &saved);
+  if (!st && !v.pixels) st = read_slots(f, "obs", v.obs, sl, (int64_t)(L + 1) * S, &saved);
   if (!st) st = read_slots(f, "actions", v.actions, sl, (int64_t)L * A, &saved);
   if (!st) st = read_slots(f, "rewards", v.rewards, sl, L, &saved);
   if (!st) st = read_slots(f, "priorities", v.prio, sl, L, &saved);

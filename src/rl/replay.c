@@ -219,6 +219,7 @@ dtStatus dt_replay_view(dtReplay* r, dtReplayView* v) {
   v->obs = r->pixels ? NULL : r->obs;
   v->actions = r->actions, v->rewards = r->rewards, v->prio = r->prio;
   v->pixels = r->pixels, v->frames = r->frames;
+  v->frame_h = r->pixels ? r->fh : 0, v->frame_w = r->pixels ? r->fw : 0;
   return DT_OK;
 }
 
