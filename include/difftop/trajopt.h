@@ -131,6 +131,10 @@ typedef struct dtTrajoptOpts {
   int project;             // LM: 1 projects every iterate onto [lo, hi] (the official LM does
                            // not: its iterates may leave the box, where the clipped objective
                            // is flat and gradients vanish); the other solvers always project
+  int newton_gradient_first; // newton: 1 (default) tries the projected-gradient step first
+                           // (from the end of its arc) while the last iteration met curvature
+                           // below newton_min_curv, and builds a Newton direction only when
+                           // that trial is rejected; 0: a Newton direction every iteration
 } dtTrajoptOpts;
 
 // Defaults of the official planner: LM, 50 iterations, step 1e-3, damping 1e-3, offset 1000,

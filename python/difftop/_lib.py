@@ -105,7 +105,7 @@ class DtTrajoptOpts(ctypes.Structure):
                 ("armijo_c", c_float), ("armijo_shrink", c_float), ("armijo_max", c_int),
                 ("newton_min_curv", c_float), ("backward", c_int), ("backward_iters", c_int),
                 ("implicit_reg", c_float), ("bound_tol", c_float), ("newton_cg", c_int),
-                ("project", c_int)]
+                ("project", c_int), ("newton_gradient_first", c_int)]
 
 
 class DtTrajoptStats(ctypes.Structure):

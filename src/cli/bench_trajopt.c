@@ -96,8 +96,11 @@ static double median(double* v, int n) {
 
 // step sizes: LM as the official code (eta 1e-3, lambda 1e-3, offset 1000); PGA 1e-2;
 // Armijo from 1; Newton full steps
+static int g_gradient_first = 1;  // --newton-gradient-first 0|1
+
 static dtTrajoptOpts make_opts(Cfg c, int iters, int conv) {
   dtTrajoptOpts o = dt_trajopt_default_opts();
+  o.newton_gradient_first = g_gradient_first;
   o.solver = c.solver;
   o.backward = c.bw;
   o.max_iters = iters;
@@ -317,14 +320,17 @@ int bench_trajopt(int argc, char** argv) {
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--single-q")) g_single_q = 1;
+    else if (!strcmp(argv[i], "--newton-gradient-first") && i + 1 < argc)
+      g_gradient_first = atoi(argv[++i]) != 0;
     else {
       fprintf(stderr,
               "usage: difftop bench trajopt [--json] [--threads N] [--reps N] [--batches 1,32,256]\n"
               "       [--iters 50,100] [--theseus PYTHON] [--quick] [--seed N]\n"
-              "       [--only SOLVER/BACKWARD,...] [--single-q]\n"
+              "       [--only SOLVER/BACKWARD,...] [--single-q] [--newton-gradient-first 0|1]\n"
               "  --quick: only lm/truncated, lm/none and newton/implicit\n"
               "  --only: just these configurations, e.g. lm/truncated,newton/implicit\n"
-              "  --single-q: terminal value Q1 alone instead of min(Q1, Q2) (a smooth objective)\n");
+              "  --single-q: terminal value Q1 alone instead of min(Q1, Q2) (a smooth objective)\n"
+              "  --newton-gradient-first 0: a Newton direction every iteration (no gradient trial)\n");
       return 2;
     }
   }
@@ -418,6 +424,12 @@ int bench_trajopt(int argc, char** argv) {
     if (r->c.solver != DT_SOLVER_LM || r->c.bw != DT_BACKWARD_NONE || r->B != 1 || r->iters != 100 ||
         r->conv != 1)
       continue;
+    // Theseus's 100 LM iterations (every one run) in the same run, when it ran
+    double th_ms = 0, th_cpu = 0;
+    for (int j = 0; j < nres; j++)
+      if (res[j].c.solver == DT_SOLVER_LM && res[j].c.bw == DT_BACKWARD_NONE && res[j].B == 1 &&
+          res[j].iters == 100 && res[j].conv == 0 && res[j].theseus_solve > 0)
+        th_ms = res[j].theseus_solve, th_cpu = res[j].theseus_solve_cpu;
     static const int cgs[2] = {0, 10};
     for (int v = 0; v < 2; v++) {
       NewtonRun nr = {0};
@@ -428,9 +440,11 @@ int bench_trajopt(int argc, char** argv) {
         printf("{\"newton_to_lm100\": {\"variant\": \"%s\", \"lm_G\": %.6f, \"lm_ms\": %.3f, "
                "\"lm_cpu_ms\": %.3f, \"newton_ms\": %.4f, \"newton_cpu_ms\": %.4f, "
                "\"newton_iters\": %d, \"newton_G\": %.6f, \"hvp_passes\": %d, "
-               "\"gradient_passes\": %d, \"value_passes\": %d, \"paired_passes\": %d}}\n",
+               "\"gradient_passes\": %d, \"value_passes\": %d, \"paired_passes\": %d, "
+               "\"gradient_first\": %d, \"theseus_lm100_ms\": %.3f, \"theseus_lm100_cpu_ms\": %.3f}}\n",
                name, r->G, r->solve_ms, r->solve_cpu_ms, t, nr.cpu_ms, nr.iters, nr.G,
-               ps->hvp_passes, ps->gradient_passes, ps->value_passes, ps->paired_passes);
+               ps->hvp_passes, ps->gradient_passes, ps->value_passes, ps->paired_passes,
+               g_gradient_first, th_ms, th_cpu);
       } else if (t < 0) {
         printf("\n# %s did not reach the 100-iteration LM objective %.4f in 30 iterations (G %.4f)\n",
                name, r->G, nr.G);
@@ -441,6 +455,9 @@ int bench_trajopt(int argc, char** argv) {
                name, r->G, r->solve_ms, r->solve_cpu_ms, nr.iters, t, nr.cpu_ms, nr.G,
                r->solve_ms / t, r->solve_cpu_ms / nr.cpu_ms, ps->hvp_passes, ps->gradient_passes,
                ps->value_passes, ps->paired_passes);
+        if (th_ms > 0)
+          printf("#   against Theseus's 100 LM iterations in this run (%.1f ms, CPU %.1f): "
+                 "%.1fx sooner (CPU %.1fx)\n", th_ms, th_cpu, th_ms / t, th_cpu / nr.cpu_ms);
       }
     }
   }

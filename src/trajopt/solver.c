@@ -30,6 +30,7 @@ dtTrajoptOpts dt_trajopt_default_opts(void) {
   o.backward_iters = 5;
   o.implicit_reg = 1e-4f;
   o.bound_tol = 1e-6f;
+  o.newton_gradient_first = 1;
   return o;
 }
 
@@ -138,6 +139,11 @@ static dtStatus alloc_buffers(dtTrajopt* s) {
   s->iters = dt_calloc((size_t)Bm, sizeof(int));
   s->active = dt_calloc((size_t)Bm, 1);
   s->accepted = dt_calloc((size_t)Bm, 1);
+  s->cg_run = dt_calloc((size_t)Bm, 1);
+  s->low_curv = dt_calloc((size_t)Bm, 1);
+  s->grad_tried = dt_calloc((size_t)Bm, 1);
+  s->need = dt_calloc((size_t)Bm, 1);
+  if (!s->cg_run || !s->low_curv || !s->grad_tried || !s->need) return DT_ERR_NOMEM;
   s->mask = dt_calloc((size_t)Bm * n, 1);
   s->init_pass = dt_calloc((size_t)Bm * n, 1);
   if (!s->status || !s->iters || !s->active || !s->accepted || !s->mask || !s->init_pass)
@@ -262,7 +268,7 @@ void dt_trajopt_free(dtTrajopt* s) {
                   s->iters,   s->active, s->accepted, s->hess,  s->eig_w,  s->eig_work,
                   s->free_idx, s->sub,   s->rhs,     s->x_rep,  s->a_rep,  s->t_rep,
                   s->v,       s->u,      s->seed_dot, s->xacc,  s->pacc,   s->pjunk,
-                  s->mask,    s->init_pass, s->G_pairs, s->psave_grad, s->psave_gdot, s->psave_flags};
+                  s->mask,    s->init_pass, s->G_pairs, s->cg_run, s->low_curv, s->grad_tried, s->need, s->psave_grad, s->psave_gdot, s->psave_flags};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) dt_free(bufs[i]);
   for (int k = 0; s->steps && k < s->steps_cap; k++) {
     dt_free(s->steps[k].a), dt_free(s->steps[k].g), dt_free(s->steps[k].G);
@@ -626,21 +632,39 @@ static dtStatus backtrack_in_pairs(dtTrajopt* s, int B, const float* d) {
   return DT_OK;
 }
 
-// backtracking line search along the projection arc P(a + alpha d), batched over elements;
-// it starts at alpha0 or just past the arc's end, whichever is shorter (the same point: a long
-// step, e.g. along negative curvature, would otherwise re-evaluate the box corner while it
-// backtracks). Just past: every moving coordinate then lies strictly beyond its bound, so the
-// projection holds it there as it would at alpha0 (the unrolled backward sees it as clamped).
-static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, float alpha0) {
+// start a backtracking line search along the projection arc P(a + alpha d), batched over
+// elements: those in `which` (NULL: every active element) search from alpha0 or just past the
+// arc's end, whichever is shorter (the same point: a long step, e.g. along negative curvature,
+// would otherwise re-evaluate the box corner while it backtracks); the others count as
+// accepted and keep their alpha. Just past: every moving coordinate then lies strictly beyond
+// its bound, so the projection holds it there as it would at alpha0 (the unrolled backward
+// sees it as clamped).
+static void line_search_start(dtTrajopt* s, int B, const float* d, float alpha0,
+                              const uint8_t* which) {
+  for (int b = 0; b < B; b++) {
+    s->accepted[b] = !s->active[b] || (which && !which[b]);
+    if (s->accepted[b]) continue;
+    float end = 1.001f * arc_end(s, s->a + (size_t)b * s->n, d + (size_t)b * s->n);
+    s->alpha[b] = alpha0 < end ? alpha0 : end;
+  }
+}
+
+// how far a started line search runs
+typedef enum LineSearchRun {
+  LS_FULL,        // trials until every element accepted or armijo_max backtracks
+  LS_FIRST_ONLY,  // the first trial alone (rejected elements keep a shrunk alpha)
+  LS_BACKTRACK    // the first trial was rejected already: backtracking only
+} LineSearchRun;
+
+// run a started line search; the first trial also takes the gradient: when every element
+// accepts it, the solver's next iterate is that point and needs no evaluation of its own
+static dtStatus line_search_run(dtTrajopt* s, int B, dtTensor* c, const float* d,
+                                LineSearchRun mode) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
   s->first_trial_kept = 0;
-  for (int b = 0; b < B; b++) {
-    s->accepted[b] = !s->active[b];
-    float end = 1.001f * arc_end(s, s->a + (size_t)b * n, d + (size_t)b * n);
-    s->alpha[b] = alpha0 < end ? alpha0 : end;
-  }
-  for (int ls = 0; ls <= o->armijo_max; ls++) {
+  if (mode == LS_BACKTRACK && s->pair_trials) return backtrack_in_pairs(s, B, d);
+  for (int ls = mode == LS_BACKTRACK; ls <= o->armijo_max; ls++) {
     for (int b = 0; b < B; b++) {
       const float* a = s->a + (size_t)b * n;
       float* at = s->a_trial + (size_t)b * n;
@@ -650,8 +674,6 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
         project_step(s, a, d + (size_t)b * n, s->alpha[b], at, NULL);
       }
     }
-    // the first trial also takes the gradient: when every element accepts it, the solver's
-    // next iterate is that point and needs no evaluation of its own
     dtStatus st = eval_prepared(s, B, c, s->a_trial, s->G_trial, ls == 0 ? s->g_trial : NULL);
     if (st) return st;
     int pending = 0;
@@ -668,9 +690,16 @@ static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, fl
       s->first_trial_kept = ls == 0;
       break;
     }
+    if (mode == LS_FIRST_ONLY) break;
     if (s->pair_trials) return backtrack_in_pairs(s, B, d);
   }
   return DT_OK;
+}
+
+// a whole line search along d for every active element, from alpha0
+static dtStatus line_search(dtTrajopt* s, int B, dtTensor* c, const float* d, float alpha0) {
+  line_search_start(s, B, d, alpha0, NULL);
+  return line_search_run(s, B, c, d, LS_FULL);
 }
 
 // G and dG/da at the new iterates (G_prev, when given, receives the previous G): taken from the
@@ -804,26 +833,43 @@ static float dot_masked(const float* a, const float* b, const uint8_t* m, int n)
   return (float)acc;
 }
 
-// Newton directions by truncated conjugate gradients on (-H_FF) d = g_F, all elements in
-// lockstep (one Hessian-vector pass per step); an element stops at a small residual, or at a
-// direction whose curvature is below newton_min_curv, along which it steps as if the curvature
-// were that floor (the full solve's eigenvalue floor)
-static dtStatus newton_cg_directions(dtTrajopt* s, int B) {
+// the first CG direction on the free set: r = p = g_F, rr = |g_F|^2
+static float cg_first_direction(const dtTrajopt* s, int b, float* r, float* p) {
+  int n = s->n;
+  const float* g = s->g + (size_t)b * n;
+  uint8_t* m = s->mask + (size_t)b * n;
+  free_mask(s, s->a + (size_t)b * n, g, m);
+  for (int i = 0; i < n; i++) r[i] = p[i] = m[i] ? g[i] : 0.0f;
+  return dot_masked(r, r, m, n);
+}
+
+// d += (rr / (min_curv * pp)) p: the step along a direction whose curvature is below the floor,
+// taken as if it had the floor's (as the full solve's eigenvalue floor does)
+static void floor_curvature_step(const dtTrajopt* s, float rr, float pp, const float* p,
+                                 float* d) {
+  float alpha = rr / (s->opts.newton_min_curv * pp);
+  for (int i = 0; i < s->n; i++) d[i] += alpha * p[i];
+}
+
+// Newton directions by truncated conjugate gradients on (-H_FF) d = g_F for the elements with
+// need[b], all in lockstep (one Hessian-vector pass per step); an element stops at a small
+// residual, or at a direction whose curvature is below newton_min_curv (low_curv[b] = 1),
+// along which it steps as if the curvature were that floor. grad_tried[b] stays 1 only where
+// the very first direction, the projected gradient, was that one.
+static dtStatus newton_cg_directions(dtTrajopt* s, int B, const uint8_t* need) {
   int n = s->n;
   float *r = s->v, *p = s->u, *q = s->t_rep, *rr = s->err_last, *gnorm = s->seed_dot;
-  uint8_t* run = s->accepted;
+  uint8_t* run = s->cg_run;
   for (int b = 0; b < B; b++) {
-    const float* g = s->g + (size_t)b * n;
-    uint8_t* m = s->mask + (size_t)b * n;
     float *d = s->dir + (size_t)b * n, *rb = r + (size_t)b * n, *pb = p + (size_t)b * n;
-    free_mask(s, s->a + (size_t)b * n, g, m);
-    for (int i = 0; i < n; i++) {
-      d[i] = 0.0f;
-      rb[i] = pb[i] = m[i] ? g[i] : 0.0f;
-    }
-    rr[b] = dot_masked(rb, rb, m, n);
+    run[b] = 0;
+    memset(pb, 0, (size_t)n * sizeof(float));
+    if (!need[b]) continue;
+    memset(d, 0, (size_t)n * sizeof(float));
+    rr[b] = cg_first_direction(s, b, rb, pb);
     gnorm[b] = sqrtf(rr[b]);
-    run[b] = s->active[b] && rr[b] > 0;
+    run[b] = rr[b] > 0;
+    s->low_curv[b] = 0;
     if (!run[b]) memset(pb, 0, (size_t)n * sizeof(float));
   }
   for (int k = 0; k < s->opts.newton_cg; k++) {
@@ -839,15 +885,16 @@ static dtStatus newton_cg_directions(dtTrajopt* s, int B) {
       float* qb = q + (size_t)b * n;
       for (int i = 0; i < n; i++) qb[i] = m[i] ? -qb[i] : 0.0f;  // (-H) p on the free set
       float pq = dot_masked(pb, qb, m, n), pp = dot_masked(pb, pb, m, n);
+      if (k > 0) s->grad_tried[b] = 0;
       if (!(pq > s->opts.newton_min_curv * pp)) {
-        // curvature below the floor: step along p as if its curvature were the floor (as the
-        // full solve's eigenvalue floor does); the projected line search cuts the step back
-        float alpha = rr[b] / (s->opts.newton_min_curv * pp);
-        for (int i = 0; i < n; i++) d[i] += alpha * pb[i];
+        // curvature below the floor: the projected line search cuts the long step back
+        floor_curvature_step(s, rr[b], pp, pb, d);
+        s->low_curv[b] = k == 0;
         run[b] = 0;
         memset(pb, 0, (size_t)n * sizeof(float));
         continue;
       }
+      s->grad_tried[b] = 0;
       float alpha = rr[b] / pq;
       for (int i = 0; i < n; i++) d[i] += alpha * pb[i], rb[i] -= alpha * qb[i];
       float rr_new = dot_masked(rb, rb, m, n);
@@ -864,30 +911,93 @@ static dtStatus newton_cg_directions(dtTrajopt* s, int B) {
   return DT_OK;
 }
 
+// Newton directions from full Hessians for the elements with need[b] (low_curv[b]: -H_FF had
+// an eigenvalue below the floor)
+static dtStatus newton_full_directions(dtTrajopt* s, int B, const uint8_t* need) {
+  int n = s->n;
+  dtStatus st = dt_trajopt_hessian(s, B, s->x, s->a);
+  if (st) return st;
+  for (int b = 0; b < B; b++) {
+    if (!need[b]) continue;
+    float* d = s->dir + (size_t)b * n;
+    uint8_t* m = s->mask + (size_t)b * n;
+    memset(d, 0, (size_t)n * sizeof(float));
+    free_mask(s, s->a + (size_t)b * n, s->g + (size_t)b * n, m);
+    s->low_curv[b] = dt_trajopt_free_solve(s, s->hess + (size_t)b * n * n, s->g + (size_t)b * n,
+                                           m, s->opts.newton_min_curv, d) != 0;
+    s->grad_tried[b] = 0;
+  }
+  return DT_OK;
+}
+
+// the gradient trials of an iteration: the elements whose last direction met curvature below
+// the floor try the projected gradient first, in Newton-CG's arithmetic (g_F stepped as if its
+// curvature were the floor), so that a rejected trial continues as the line search of the
+// Newton-CG step that the same curvature would give. grad_tried: 2 accepted, 1 rejected.
+static dtStatus gradient_trials(dtTrajopt* s, int B, dtTensor* c) {
+  int n = s->n, any = 0;
+  for (int b = 0; b < B; b++) {
+    s->grad_tried[b] = 0;
+    if (!s->active[b] || !s->low_curv[b]) continue;
+    float *d = s->dir + (size_t)b * n, *r = s->v + (size_t)b * n, *p = s->u + (size_t)b * n;
+    float rr = cg_first_direction(s, b, r, p);
+    if (!(rr > 0)) continue;
+    memset(d, 0, (size_t)n * sizeof(float));
+    floor_curvature_step(s, rr, dot_masked(p, p, s->mask + (size_t)b * n, n), p, d);
+    s->grad_tried[b] = 1;
+    any = 1;
+  }
+  if (!any) return DT_OK;
+  line_search_start(s, B, s->dir, 1.0f, s->grad_tried);
+  dtStatus st = line_search_run(s, B, c, s->dir, LS_FIRST_ONLY);
+  for (int b = 0; b < B; b++)
+    if (s->grad_tried[b] && s->accepted[b]) s->grad_tried[b] = 2;
+  return st;
+}
+
+// the Newton line search of an iteration after its gradient trials: the elements that still
+// need a step search along their Newton direction, continuing the gradient trial's
+// backtracking where the direction is that same one
+static dtStatus newton_line_search(dtTrajopt* s, int B, dtTensor* c, const uint8_t* need) {
+  int fresh = 0, stepped = 0;
+  uint8_t* start = s->cg_run;  // CG's scratch: the elements whose search starts afresh
+  for (int b = 0; b < B; b++) {
+    start[b] = need[b] && s->grad_tried[b] != 1;
+    fresh |= start[b];
+    stepped |= s->grad_tried[b] == 2;
+  }
+  line_search_start(s, B, s->dir, 1.0f, start);
+  for (int b = 0; b < B; b++)
+    if (need[b] && s->grad_tried[b] == 1) s->accepted[b] = 0;  // its alpha is shrunk already
+  dtStatus st = line_search_run(s, B, c, s->dir, fresh ? LS_FULL : LS_BACKTRACK);
+  // the rows of elements that stepped in their gradient trial were evaluated at the old
+  // iterate: the new iterates need an evaluation of their own
+  if (stepped) s->first_trial_kept = 0;
+  return st;
+}
+
 static dtStatus solve_newton(dtTrajopt* s, int B, dtTensor* c) {
   const dtTrajoptOpts* o = &s->opts;
   int n = s->n;
-  uint8_t* mask = s->mask;
   start_projected(s, B);
+  memset(s->low_curv, o->newton_gradient_first != 0, (size_t)B);
+  memset(s->grad_tried, 0, (size_t)B);
   for (int it = 0; it < o->max_iters && check_projected_convergence(s, B); it++) {
-    // Newton directions: full Hessians, or truncated CG on Hessian-vector products (both
-    // passes reset the tape: prepare again after)
     dtStatus st;
-    if (o->newton_cg > 0) {
-      if ((st = newton_cg_directions(s, B))) return st;
-    } else {
-      if ((st = dt_trajopt_hessian(s, B, s->x, s->a))) return st;
-      for (int b = 0; b < B; b++) {
-        float* d = s->dir + (size_t)b * n;
-        memset(d, 0, (size_t)n * sizeof(float));
-        if (!s->active[b]) continue;
-        free_mask(s, s->a + (size_t)b * n, s->g + (size_t)b * n, mask);
-        dt_trajopt_free_solve(s, s->hess + (size_t)b * n * n, s->g + (size_t)b * n, mask,
-                              o->newton_min_curv, d);
-      }
+    if (o->newton_gradient_first && (st = gradient_trials(s, B, c))) return st;
+    int needs = 0;
+    for (int b = 0; b < B; b++) {
+      s->need[b] = s->active[b] && s->grad_tried[b] != 2;
+      needs |= s->need[b];
     }
-    if ((st = prepare(s, B, s->x, &c))) return st;
-    if ((st = line_search(s, B, c, s->dir, 1.0f))) return st;
+    if (needs) {
+      // Newton directions: full Hessians, or truncated CG on Hessian-vector products (both
+      // passes reset the tape: prepare again after)
+      st = o->newton_cg > 0 ? newton_cg_directions(s, B, s->need)
+                            : newton_full_directions(s, B, s->need);
+      if (st || (st = prepare(s, B, s->x, &c))) return st;
+      if ((st = newton_line_search(s, B, c, s->need))) return st;
+    }
     memcpy(s->a_trial, s->a, (size_t)B * n * sizeof(float));
     for (int b = 0; b < B; b++) {
       if (!s->active[b]) continue;

@@ -49,6 +49,10 @@ struct dtTrajopt {
   int* iters;           // iterations per element [B]
   uint8_t* active;      // 1 while the element still iterates [B]
   uint8_t* accepted;    // line search: 1 once the element's trial was accepted [B]
+  uint8_t* cg_run;      // Newton-CG: 1 while the element's CG iterates [B]
+  uint8_t* low_curv;    // Newton: 1 where the last direction met curvature below the floor [B]
+  uint8_t* grad_tried;  // Newton: this iteration's gradient trial: 0 none, 1 rejected, 2 taken [B]
+  uint8_t* need;        // Newton: 1 where the iteration needs a Newton direction [B]
   uint8_t* mask;        // free-set flags [B, n]
   uint8_t* init_pass;   // 1 where a_init lay inside the box (the projected solvers clamp it) [B, n]
 

@@ -90,7 +90,7 @@ class Opts(C.Structure):
                 ("armijo_c", C.c_float), ("armijo_shrink", C.c_float), ("armijo_max", C.c_int),
                 ("newton_min_curv", C.c_float), ("backward", C.c_int), ("backward_iters", C.c_int),
                 ("implicit_reg", C.c_float), ("bound_tol", C.c_float), ("newton_cg", C.c_int),
-                ("project", C.c_int)]
+                ("project", C.c_int), ("newton_gradient_first", C.c_int)]
 
 
 class Stats(C.Structure):

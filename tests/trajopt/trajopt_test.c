@@ -339,7 +339,9 @@ static void test_memory(void) {
 // the official LM loop control (Theseus's _optimize_loop)
 
 typedef struct Fn1 {
-  int kind;  // 0: G = 0; 1: G = c . a; 2: G = -1/2 |a|^2; 3: G = 3 sin(a_0) + sin(2 a_1)
+  int kind;  // 0: G = 0; 1: G = c . a; 2: G = -1/2 |a|^2; 3: G = 3 sin(a_0) + sin(2 a_1);
+             // 4: G = 1/2 |a - (0.3, -0.2)|^2 (convex: maximisers at corners of the box);
+             // 5: G = cos(3 a_0) + cos(3 a_1) (convex where |a_i| > pi / 6, maximiser 0)
   float c;
 } Fn1;
 
@@ -355,6 +357,14 @@ static int f1_eval(void* u, int B, const float* a, const float* x, float* f, flo
       case 0: f[b] = 0, g[0] = g[1] = 0; break;
       case 1: f[b] = fn1.c * ab[0], g[0] = fn1.c, g[1] = 0; break;
       case 2: f[b] = -0.5f * (ab[0] * ab[0] + ab[1] * ab[1]), g[0] = -ab[0], g[1] = -ab[1]; break;
+      case 4:
+        g[0] = ab[0] - 0.3f, g[1] = ab[1] + 0.2f;
+        f[b] = 0.5f * (g[0] * g[0] + g[1] * g[1]);
+        break;
+      case 5:
+        f[b] = cosf(3 * ab[0]) + cosf(3 * ab[1]);
+        g[0] = -3 * sinf(3 * ab[0]), g[1] = -3 * sinf(3 * ab[1]);
+        break;
       default:
         f[b] = 3 * sinf(ab[0]) + sinf(2 * ab[1]), g[0] = 3 * cosf(ab[0]), g[1] = 2 * cosf(2 * ab[1]);
     }
@@ -371,6 +381,8 @@ static int f1_hvp(void* u, int B, const float* a, const float* x, const float* d
     switch (fn1.kind) {
       case 0: case 1: h[0] = h[1] = 0; break;
       case 2: h[0] = -d[0], h[1] = -d[1]; break;
+      case 4: h[0] = d[0], h[1] = d[1]; break;
+      case 5: h[0] = -9 * cosf(3 * ab[0]) * d[0], h[1] = -9 * cosf(3 * ab[1]) * d[1]; break;
       default: h[0] = -3 * sinf(ab[0]) * d[0], h[1] = -4 * sinf(2 * ab[1]) * d[1];
     }
   }
@@ -617,7 +629,119 @@ static void test_paired_backtracking(void) {
         "newton %d: a case does not exercise them", exact_pga, exact_newton);
 }
 
+//---------------------------------------------------------------------------------------------
+// Newton's gradient trials
+
+// a Newton solver on the 2-d test objective fn1 (B rows at most)
+static dtTrajopt* newton_new(int max_batch, int cg, int gradient_first, int iters) {
+  static dtObjective obj = {LN, 0, NULL, NULL, f1_value, NULL};
+  dtTrajoptOpts o = fx_opts(DT_SOLVER_NEWTON, DT_BACKWARD_NONE, iters, 1.0f);
+  o.newton_cg = cg;
+  o.newton_gradient_first = gradient_first;
+  o.grad_tol = 1e-5f;
+  dtTrajopt* s = NULL;
+  CHECK_OK(dt_trajopt_new(&obj, max_batch, &o, 0, &s));
+  return s;
+}
+
+// on a convex G every direction has curvature below the floor, so Newton-CG steps along the
+// projected gradient: the gradient trials take the same steps (a rejected trial continues as
+// Newton's line search), bit for bit, with fewer Hessian-vector passes
+static void test_gradient_first_same_steps(void) {
+  fn1.kind = 4;
+  const float starts[4][LN] = {{0.31f, -0.21f}, {0.9f, 0.5f}, {-0.7f, -0.9f}, {0.25f, -0.15f}};
+  int fewer = 0;
+  for (int k = 0; k < 4; k++) {
+    dtTrajopt *on = newton_new(1, 10, 1, 12), *off = newton_new(1, 10, 0, 12);
+    if (!on || !off) return;
+    float a_on[LN], a_off[LN], G_on, G_off;
+    CHECK_OK(dt_trajopt_solve(on, 1, NULL, starts[k], a_on, NULL, &G_on, NULL));
+    CHECK_OK(dt_trajopt_solve(off, 1, NULL, starts[k], a_off, NULL, &G_off, NULL));
+    const dtTrajoptStats *son = dt_trajopt_stats(on), *soff = dt_trajopt_stats(off);
+    CHECK(!memcmp(a_on, a_off, sizeof a_on) && G_on == G_off &&
+              son->iterations == soff->iterations,
+          "from (%g, %g): (%g, %g) in %d iterations with gradient trials, (%g, %g) in %d without",
+          (double)starts[k][0], (double)starts[k][1], (double)a_on[0], (double)a_on[1],
+          son->iterations, (double)a_off[0], (double)a_off[1], soff->iterations);
+    // the local maximiser of 1/2 |a - c|^2 on [-1, 1]^2 ascent reaches: the corner on the
+    // start's side of c in each coordinate
+    float want0 = starts[k][0] > 0.3f ? 1.0f : -1.0f, want1 = starts[k][1] > -0.2f ? 1.0f : -1.0f;
+    CHECK(a_on[0] == want0 && a_on[1] == want1, "from (%g, %g): ends at (%g, %g), not (%g, %g)",
+          (double)starts[k][0], (double)starts[k][1], (double)a_on[0], (double)a_on[1],
+          (double)want0, (double)want1);
+    CHECK(son->hvp_passes <= soff->hvp_passes, "%d Hessian-vector passes with gradient trials, "
+          "%d without", son->hvp_passes, soff->hvp_passes);
+    fewer += son->hvp_passes < soff->hvp_passes;
+    dt_trajopt_free(on);
+    dt_trajopt_free(off);
+  }
+  CHECK(fewer > 0, "the gradient trials never saved a Hessian-vector pass");
+  // a rejected gradient trial: from a start where cos(3 a) is convex the step to the box
+  // corner lowers G, and Newton-CG's direction is the projected gradient again; its line
+  // search goes on from the rejected trial, to the step Newton-CG takes
+  fn1.kind = 5;
+  const float start[LN] = {0.7f, 0.8f};
+  dtTrajopt *on = newton_new(1, 10, 1, 1), *off = newton_new(1, 10, 0, 1);
+  if (!on || !off) return;
+  float a_on[LN], a_off[LN], G_on, G_off;
+  CHECK_OK(dt_trajopt_solve(on, 1, NULL, start, a_on, NULL, &G_on, NULL));
+  CHECK_OK(dt_trajopt_solve(off, 1, NULL, start, a_off, NULL, &G_off, NULL));
+  const dtTrajoptStats *son = dt_trajopt_stats(on), *soff = dt_trajopt_stats(off);
+  CHECK(!memcmp(a_on, a_off, sizeof a_on) && G_on == G_off,
+        "one step from (0.7, 0.8): (%g, %g) with a gradient trial, (%g, %g) without",
+        (double)a_on[0], (double)a_on[1], (double)a_off[0], (double)a_off[1]);
+  CHECK(son->hvp_passes == 1 && son->paired_passes > 0 &&
+            son->paired_passes == soff->paired_passes &&
+            son->gradient_passes == soff->gradient_passes,
+        "the rejected trial's search: %d Hessian-vector, %d paired, %d gradient passes (without "
+        "the trial: %d paired, %d gradient)", son->hvp_passes, son->paired_passes,
+        son->gradient_passes, soff->paired_passes, soff->gradient_passes);
+  dt_trajopt_free(on);
+  dt_trajopt_free(off);
+}
+
+// on G = 3 sin(a_0) + sin(2 a_1) and cos(3 a_0) + cos(3 a_1) (curvature of both signs) Newton
+// with and without gradient trials, full Hessians and CG, reaches a stationary point of the box
+// above the start from each start; and a batch mixing elements in both regimes gives each
+// element what it gets alone (fn1's rows do not depend on each other: bit-identical)
+static void gradient_first_mixed_case(int kind, int cg, int gf) {
+  enum { NB = 6 };
+  const float a0[NB * LN] = {-0.9f, -0.8f, -0.2f, 0.9f, 0.3f, -0.6f,
+                             -1.0f, 0.1f,  0.8f,  0.6f, 0.7f, -0.75f};
+  fn1.kind = kind;
+  dtTrajopt* s = newton_new(NB, cg, gf, 30);
+  if (!s) return;
+  float af[NB * LN], G[NB], a1[LN], G1, G0[NB], Gf[NB], g[NB * LN];
+  int st[NB];
+  CHECK_OK(dt_trajopt_solve(s, NB, NULL, a0, af, NULL, G, st));
+  f1_eval(NULL, NB, a0, NULL, G0, g, NULL);  // G at the starts
+  f1_eval(NULL, NB, af, NULL, Gf, g, NULL);  // dG/da at the solutions
+  for (int b = 0; b < NB; b++) {
+    const float* a = af + b * LN;
+    float p0 = fminf(fmaxf(a[0] + g[b * LN], -1.0f), 1.0f) - a[0];
+    float p1 = fminf(fmaxf(a[1] + g[b * LN + 1], -1.0f), 1.0f) - a[1];
+    // stationary to float precision: at the maximiser of kind 5, G = 2 resolves changes of
+    // 2.4e-7 = 9 a^2 / 2, so the last resolvable step leaves |a| ~ 2.3e-4, |g| = 9 |a| ~ 2e-3
+    CHECK(st[b] == DT_SOLVE_CONVERGED && G[b] >= G0[b] && sqrtf(p0 * p0 + p1 * p1) < 5e-3f,
+          "kind %d cg %d gradient_first %d element %d: status %d, G %g from %g, projected "
+          "gradient (%g, %g)", kind, cg, gf, b, st[b], (double)G[b], (double)G0[b], (double)p0,
+          (double)p1);
+    CHECK_OK(dt_trajopt_solve(s, 1, NULL, a0 + b * LN, a1, NULL, &G1, NULL));
+    CHECK(!memcmp(a1, a, sizeof a1) && G1 == G[b],
+          "kind %d cg %d gradient_first %d element %d: (%g, %g) alone, (%g, %g) in the batch",
+          kind, cg, gf, b, (double)a1[0], (double)a1[1], (double)a[0], (double)a[1]);
+  }
+  dt_trajopt_free(s);
+}
+
+static void test_gradient_first_mixed(void) {
+  for (int kind = 3; kind <= 5; kind += 2)
+    for (int cg = 0; cg <= 10; cg += 10)
+      for (int gf = 0; gf <= 1; gf++) gradient_first_mixed_case(kind, cg, gf);
+}
+
 DT_TEST_MAIN("trajopt", TEST(test_shift_start), TEST(test_bounds_respected), TEST(test_batch_equals_alone),
              TEST(test_nonfinite_inputs), TEST(test_nonfinite_weights), TEST(test_memory),
              TEST(test_lm_convergence), TEST(test_lm_best_tracking),
-             TEST(test_paired_backtracking))
+             TEST(test_paired_backtracking), TEST(test_gradient_first_same_steps),
+             TEST(test_gradient_first_mixed))
