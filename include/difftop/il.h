@@ -192,6 +192,8 @@ typedef struct dtILConfig {
   int action_repeat;       // DMC: simulator steps per env step (0: the task's default)
   int conv_channels;       // BC on images: channels of each conv of the encoder (default 32)
   int conv_out;            // BC on images: features per frame out of the encoder (default 64)
+  float prox;              // DiffTOP: G(a) - prox/2 |a|^2 (default 0): strongly concave where f's
+                           // curvature is below prox, so the solver's fixed point is G's maximiser
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).

@@ -129,7 +129,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
     return DT_OK;
   }
   struct { const char* k; float* p; } flts[] = {
-      {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step}};
+      {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step},
+      {"prox", &c->prox}};
   for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
     if (strcmp(key, flts[i].k)) continue;
     if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be a number >= 0", key, value);
@@ -197,7 +198,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
   }
   struct { const char* k; float v; } flts[] = {
-      {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step}};
+      {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step},
+      {"prox", c->prox}};
   for (size_t i = 0; !st && i < sizeof flts / sizeof flts[0]; i++) {
     snprintf(buf, sizeof buf, "%.9g", (double)flts[i].v);
     st = dt_config_set(cfg, flts[i].k, buf, NULL);
@@ -690,7 +692,8 @@ dtStatus dt_il_policy_load(const char* dir, dtILPolicy** out) {
 }
 
 //---------------------------------------------------------------------------------------------
-// DiffTOP objective: G(a) = sum_l gamma^l f(z_l, a_l),  z_0 = [z~, h(s)],  z_{l+1} = d(z_l, a_l)
+// DiffTOP objective: G(a) = sum_l gamma^l f(z_l, a_l) - prox/2 |a|^2,  z_0 = [z~, h(s)],
+// z_{l+1} = d(z_l, a_l)
 
 static dtTensor* difftop_prepare(void* ctx, dtTape* t, dtTensor* x) {
   dtILPolicy* p = ctx;
@@ -714,6 +717,7 @@ static dtTensor* difftop_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* z) {
     if (l + 1 < p->c.horizon) z = dt_mlp_forward(t, &p->d, za);
     disc *= p->c.gamma;
   }
+  if (p->c.prox > 0) G = dt_sub(t, G, dt_scale(t, dt_sum(t, dt_square(t, a), 1), 0.5f * p->c.prox));
   return G;
 }
 

@@ -171,6 +171,54 @@ static void test_difftop_refines_base(void) {
   dt_demos_free(&ds);
 }
 
+// prox adds -prox/2 |a|^2 to G: with f still flat (its last layer starts at zero) G is exactly
+// that, and 5 PGA steps of 0.1 scale the base's action by (1 - 0.1 prox)^5; prox is saved
+static void test_difftop_prox(void) {
+  dtDemoSet ds;
+  make_data(&ds);
+  dtILConfig cb;
+  base_config(&cb, "bc");
+  dtILPolicy* bc = NULL;
+  CHECK_OK(dt_il_policy_new(&cb, &ds, &bc));
+  if (!bc) return;
+  train_epochs(bc, &ds, 20);
+  const char* bdir = tmp_dir("prox-base");
+  CHECK_OK(dt_il_policy_save(bc, bdir));
+  dtILConfig c;
+  base_config(&c, "difftop");
+  snprintf(c.base, sizeof c.base, "%s", bdir);
+  c.iters = 5;
+  c.step = 0.1f;
+  CHECK_OK(dt_il_config_set(&c, "prox", "4"));
+  CHECK(dt_il_config_set(&c, "prox", "-1") == DT_ERR_ARG);
+  dtILPolicy* p = NULL;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  if (p) {
+    float hist[6] = {1, 2, 3, 4, 5, 6}, ai[4], af[4], G[1];
+    CHECK_OK(dt_il_refine(p, hist, NULL, ai, af));
+    float shrink = powf(1.0f - 0.1f * 4.0f, 5.0f);
+    double moved = 0;
+    for (int j = 0; j < 4; j++) {
+      CHECK_NEAR(af[j], shrink * ai[j], 1e-5);
+      moved += fabs(af[j] - ai[j]);
+    }
+    CHECK(moved > 1e-3, "the base action is already at 0: the case does not test prox");
+    CHECK_OK(dt_il_objective_values(p, hist, NULL, 1, ai, G));
+    CHECK_NEAR(G[0], -2.0 * (ai[0] * ai[0] + ai[1] * ai[1] + ai[2] * ai[2] + ai[3] * ai[3]), 1e-5);
+    const char* dir = tmp_dir("prox");
+    CHECK_OK(dt_il_policy_save(p, dir));
+    dtILPolicy* q = NULL;
+    CHECK_OK(dt_il_policy_load(dir, &q));
+    CHECK(q && dt_il_policy_config(q)->prox == 4.0f);
+    dt_il_policy_free(q);
+    rm_run(dir);
+  }
+  dt_il_policy_free(p);
+  dt_il_policy_free(bc);
+  rm_run(bdir);
+  dt_demos_free(&ds);
+}
+
 // dt_il_loss: the mean loss over all rows, and calling it leaves training unchanged
 static void test_loss_no_update(void) {
   dtDemoSet ds;
@@ -258,4 +306,4 @@ static void test_eval_dmc(void) {
 }
 
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
-             TEST(test_difftop_refines_base), TEST(test_loss_no_update), TEST(test_eval_dmc))
+             TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_loss_no_update), TEST(test_eval_dmc))
