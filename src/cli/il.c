@@ -89,6 +89,19 @@ done:
   free(lead);
 }
 
+// --threads N: BLAS threads (default 1, as `train`: on a 2-vCPU machine a second OpenBLAS
+// thread is slower, and it oversubscribes the cores when other jobs run); 0 if valid
+static int set_threads(const char* v, const char* cmd) {
+  char* end = NULL;
+  long n = v ? strtol(v, &end, 10) : 1;
+  if (v && (!end || *end || n < 1 || n > 256)) {
+    fprintf(stderr, "difftop %s: --threads '%s' must be an integer in [1, 256]\n", cmd, v);
+    return 2;
+  }
+  dt_set_num_threads((int)n);
+  return 0;
+}
+
 int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
@@ -208,11 +221,12 @@ static void il_train_usage(FILE* f) {
           "usage: difftop il-train --demos FILE.hdf5 --policy bc|diffusion|residual|difftop --out RUN_DIR\n"
           "                        [--seed N] [--epochs N] [--base RUN_DIR] [--obs-keys k1,k2]\n"
           "                        [--eval-episodes 50] [--eval-seed 100000] [--val-demos K]\n"
+          "                        [--threads 1]\n"
           "                        [key=value ...]\n"
           "keys: init=base|zero|random cvae=0|1 horizon obs_steps act_steps pred_steps hidden layers\n"
           "      latent_dim posterior_dim kl_weight gamma diffusion_steps ddim_steps batch lr\n"
           "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
-          "      backward_iters task action_repeat conv_channels conv_out\n"
+          "      backward_iters task action_repeat conv_channels conv_out prox\n"
           "--obs-keys with an image key (e.g. image,agent_pos; demos --image N) trains BC with a conv\n"
           "encoder on the frames (conv_channels, conv_out); Push-T evaluation renders them.\n"
           "The task comes from the file's env_args (env_name). DMC tasks default to act_steps=1\n"
@@ -346,7 +360,7 @@ static dtStatus resolve_task(dtILConfig* c, const dtDemoSet* ds, int user_act, i
 
 int cmd_il_train(int argc, char** argv) {
   const char *demos = NULL, *policy = NULL, *out = NULL, *seed = NULL, *epochs = NULL, *base = NULL;
-  const char *keys = NULL, *evn = NULL, *eseed = NULL, *valn = NULL;
+  const char *keys = NULL, *evn = NULL, *eseed = NULL, *valn = NULL, *threads = NULL;
   char* over[64];
   int n_over = 0;
   for (int i = 1; i < argc; i++) {
@@ -361,6 +375,7 @@ int cmd_il_train(int argc, char** argv) {
                         : !strcmp(a, "--eval-episodes") ? &evn
                         : !strcmp(a, "--eval-seed")     ? &eseed
                         : !strcmp(a, "--val-demos")     ? &valn
+                        : !strcmp(a, "--threads")       ? &threads
                                                         : NULL;
     if (slot) {
       if (i + 1 >= argc) {
@@ -379,6 +394,7 @@ int cmd_il_train(int argc, char** argv) {
       return 2;
     }
   }
+  if (set_threads(threads, "il-train")) return 2;
   if (!demos || !policy || !out) {
     fprintf(stderr, "difftop il-train: --demos, --policy and --out are required\n");
     il_train_usage(stderr);
@@ -679,6 +695,7 @@ int cmd_il_eval(int argc, char** argv) {
   if (argc < 2 || has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help")) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
+            "                       [--threads 1]\n"
             "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S] [--plot-window H]\n"
             "                       [--plot-action K]\n"
             "         (CVAE DiffTOP; G over action K of the chunk, default 0 = the first; H: half-width\n"
@@ -691,6 +708,7 @@ int cmd_il_eval(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const char* v;
+  if (set_threads(opt_get(argc, argv, "--threads"), "il-eval")) return 2;
   int episodes = (v = opt_get(argc, argv, "--episodes")) ? atoi(v) : 50;
   uint32_t seed0 = (v = opt_get(argc, argv, "--seed")) ? (uint32_t)strtoul(v, NULL, 10) : 100000;
   int max_steps = (v = opt_get(argc, argv, "--max-steps")) ? atoi(v) : 300;
