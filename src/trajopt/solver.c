@@ -853,9 +853,10 @@ static void floor_curvature_step(const dtTrajopt* s, float rr, float pp, const f
 
 // Newton directions by truncated conjugate gradients on (-H_FF) d = g_F for the elements with
 // need[b], all in lockstep (one Hessian-vector pass per step); an element stops at a small
-// residual, or at a direction whose curvature is below newton_min_curv (low_curv[b] = 1),
-// along which it steps as if the curvature were that floor. grad_tried[b] stays 1 only where
-// the very first direction, the projected gradient, was that one.
+// residual, or at a direction whose curvature is below newton_min_curv, along which it steps
+// as if the curvature were that floor. Where that direction was the first, the projected
+// gradient, low_curv[b] = 1 (the next iteration tries the gradient first) and grad_tried[b]
+// keeps its value (a rejected gradient trial's search goes on); otherwise both become 0.
 static dtStatus newton_cg_directions(dtTrajopt* s, int B, const uint8_t* need) {
   int n = s->n;
   float *r = s->v, *p = s->u, *q = s->t_rep, *rr = s->err_last, *gnorm = s->seed_dot;
