@@ -12,10 +12,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 pip install --upgrade pip >/dev/null 2>&1
-# mujoco 4.x breaks dm_control, numpy 2 breaks older wheels: pin both
+# numpy 2 breaks older wheels; the parity tests were written against mujoco 3.x, and dm_control
+# 1.0.52+ needs mujoco 4: dm_control and mujoco are resolved together, so pip picks the last
+# dm_control that runs on mujoco 3 (installed one after the other, they ended up mismatched)
 pip install pytest "numpy<2" >/dev/null 2>&1 || echo "setup-python: pytest/numpy install failed"
-for req in 'dm_control' 'mujoco>=3.17,<4' 'gym-pusht' 'gymnasium'; do
-  pip install "numpy<2" "$req" >/dev/null 2>&1 || echo "setup-python: could not install $req (its cross-checks will skip)"
+for req in 'dm_control mujoco>=3.17,<4' 'gym-pusht' 'gymnasium'; do
+  # shellcheck disable=SC2086  # a line may name several packages
+  pip install "numpy<2" $req >/dev/null 2>&1 || echo "setup-python: could not install $req (its cross-checks will skip)"
 done
 # Theseus is opt-in (several GB of downloads): DT_THESEUS=1
 if [ "${DT_THESEUS:-0}" = 1 ]; then bash tools/setup-theseus.sh; fi
