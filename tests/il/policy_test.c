@@ -121,17 +121,26 @@ static void test_bc_diffusion_train_and_reload(void) {
   dt_demos_free(&ds);
 }
 
-static void test_difftop_refines_base(void) {
-  dtDemoSet ds;
-  make_data(&ds);
+// a BC base trained for `epochs` on ds and saved under tmp_dir(name); NULL if it failed
+static dtILPolicy* saved_bc_base(const dtDemoSet* ds, int epochs, const char* name,
+                                 const char** dir) {
   dtILConfig cb;
   base_config(&cb, "bc");
   dtILPolicy* bc = NULL;
-  CHECK_OK(dt_il_policy_new(&cb, &ds, &bc));
+  CHECK_OK(dt_il_policy_new(&cb, ds, &bc));
+  if (!bc) return NULL;
+  train_epochs(bc, ds, epochs);
+  *dir = tmp_dir(name);
+  CHECK_OK(dt_il_policy_save(bc, *dir));
+  return bc;
+}
+
+static void test_difftop_refines_base(void) {
+  dtDemoSet ds;
+  make_data(&ds);
+  const char* bdir = NULL;
+  dtILPolicy* bc = saved_bc_base(&ds, 100, "base", &bdir);
   if (!bc) return;
-  train_epochs(bc, &ds, 100);
-  const char* bdir = tmp_dir("base");
-  CHECK_OK(dt_il_policy_save(bc, bdir));
   const char* variants[3][2] = {{"cvae", "0"}, {"cvae", "1"}, {"horizon", "2"}};
   for (int v = 0; v < 3; v++) {
     dtILConfig c;
@@ -176,14 +185,9 @@ static void test_difftop_refines_base(void) {
 static void test_difftop_prox(void) {
   dtDemoSet ds;
   make_data(&ds);
-  dtILConfig cb;
-  base_config(&cb, "bc");
-  dtILPolicy* bc = NULL;
-  CHECK_OK(dt_il_policy_new(&cb, &ds, &bc));
+  const char* bdir = NULL;
+  dtILPolicy* bc = saved_bc_base(&ds, 20, "prox-base", &bdir);
   if (!bc) return;
-  train_epochs(bc, &ds, 20);
-  const char* bdir = tmp_dir("prox-base");
-  CHECK_OK(dt_il_policy_save(bc, bdir));
   dtILConfig c;
   base_config(&c, "difftop");
   snprintf(c.base, sizeof c.base, "%s", bdir);
