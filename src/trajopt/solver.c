@@ -268,7 +268,8 @@ void dt_trajopt_free(dtTrajopt* s) {
                   s->iters,   s->active, s->accepted, s->hess,  s->eig_w,  s->eig_work,
                   s->free_idx, s->sub,   s->rhs,     s->x_rep,  s->a_rep,  s->t_rep,
                   s->v,       s->u,      s->seed_dot, s->xacc,  s->pacc,   s->pjunk,
-                  s->mask,    s->init_pass, s->G_pairs, s->cg_run, s->low_curv, s->grad_tried, s->need, s->psave_grad, s->psave_gdot, s->psave_flags};
+                  s->mask,    s->init_pass, s->G_pairs, s->cg_run, s->low_curv, s->grad_tried,
+                  s->need,    s->psave_grad, s->psave_gdot, s->psave_flags};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) dt_free(bufs[i]);
   for (int k = 0; s->steps && k < s->steps_cap; k++) {
     dt_free(s->steps[k].a), dt_free(s->steps[k].g), dt_free(s->steps[k].G);
@@ -944,7 +945,7 @@ static dtStatus gradient_trials(dtTrajopt* s, int B, dtTensor* c) {
     float rr = cg_first_direction(s, b, r, p);
     if (!(rr > 0)) continue;
     memset(d, 0, (size_t)n * sizeof(float));
-    floor_curvature_step(s, rr, dot_masked(p, p, s->mask + (size_t)b * n, n), p, d);
+    floor_curvature_step(s, rr, rr, p, d);  // p = r: CG's pp is rr, bit for bit
     s->grad_tried[b] = 1;
     any = 1;
   }
