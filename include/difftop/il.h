@@ -156,7 +156,9 @@ typedef enum dtILKind {
   DT_IL_BC = 0,          // MLP: obs history -> action chunk, MSE
   DT_IL_DIFFUSION,       // DDPM-trained noise MLP, DDIM sampling of an action chunk
   DT_IL_RESIDUAL,        // frozen base + MLP residual (MSE)
-  DT_IL_DIFFTOP          // frozen base as initialiser + differentiable trajectory optimizer
+  DT_IL_DIFFTOP,         // frozen base as initialiser + differentiable trajectory optimizer
+  DT_IL_IBC              // implicit BC: InfoNCE energy, derivative-free optimisation (optionally
+                         // started from a frozen base's chunk: IBC + BC / diffusion)
 } dtILKind;
 
 // Initialisation of DiffTOP's decision variables.
@@ -194,6 +196,12 @@ typedef struct dtILConfig {
   int conv_out;            // BC on images: features per frame out of the encoder (default 64)
   float prox;              // DiffTOP: G(a) - prox/2 |a|^2 (default 0): strongly concave where f's
                            // curvature is below prox, so the solver's fixed point is G's maximiser
+  int ibc_negatives;       // IBC: uniform counter-examples per training row (default 64)
+  int ibc_samples;         // IBC: population of the derivative-free optimiser (default 1024)
+  int ibc_iters;           // IBC: its resample-and-perturb rounds (default 3)
+  float ibc_noise;         // IBC: first round's perturbation std (default 0.33)
+  float ibc_shrink;        // IBC: std factor per round (default 0.5)
+  float ibc_init_std;      // IBC with a base: population = base chunk + N(0, std^2) (default 0.1)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).

@@ -53,11 +53,14 @@ int bench_il(int argc, char** argv) {
       {"difftop+bc H=3", {"policy=difftop", "horizon=3"}, 1},
       {"difftop+bc H=5", {"policy=difftop", "horizon=5"}, 1},
       {"difftop-cvae+bc", {"policy=difftop", "cvae=1"}, 1},
+      {"ibc", {"policy=ibc"}, 0},
+      {"ibc+diffusion", {"policy=ibc"}, 2},
   };
   int nrows = (int)(sizeof rows / sizeof rows[0]);
   if (json) printf("{\"suite\": \"il\", \"cpu\": \"%s\", \"blas_threads\": %d, \"results\": [\n", dt_cpu_model(), dt_get_num_threads());
   else printf("difftop bench il (%s, BLAS threads %d; Push-T state, default config: hidden 256, batch 256,\n"
-              "PGA 10 iterations with unrolled backward; inference = one call of 4 actions)\n"
+              "PGA 10 iterations with unrolled backward; IBC 64 counter-examples, DFO 1024 x 3 rounds;\n"
+              "inference = one call of 4 actions)\n"
               "%-20s %14s %14s\n", dt_cpu_model(), dt_get_num_threads(), "policy", "train samp/s", "ms/action");
   int rc = 0;
   int64_t* idx = malloc(256 * sizeof *idx);

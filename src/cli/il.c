@@ -218,7 +218,8 @@ int cmd_demos(int argc, char** argv) {
 
 static void il_train_usage(FILE* f) {
   fprintf(f,
-          "usage: difftop il-train --demos FILE.hdf5 --policy bc|diffusion|residual|difftop --out RUN_DIR\n"
+          "usage: difftop il-train --demos FILE.hdf5 --policy bc|diffusion|residual|difftop|ibc\n"
+          "                        --out RUN_DIR\n"
           "                        [--seed N] [--epochs N] [--base RUN_DIR] [--obs-keys k1,k2]\n"
           "                        [--eval-episodes 50] [--eval-seed 100000] [--val-demos K]\n"
           "                        [--threads 1]\n"
@@ -227,6 +228,9 @@ static void il_train_usage(FILE* f) {
           "      latent_dim posterior_dim kl_weight gamma diffusion_steps ddim_steps batch lr\n"
           "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
           "      backward_iters task action_repeat conv_channels conv_out prox\n"
+          "      ibc_negatives ibc_samples ibc_iters ibc_noise ibc_shrink ibc_init_std\n"
+          "ibc: implicit BC (InfoNCE energy, derivative-free optimiser); with --base its population\n"
+          "starts at the base's chunk (IBC + BC / diffusion).\n"
           "--obs-keys with an image key (e.g. image,agent_pos; demos --image N) trains BC with a conv\n"
           "encoder on the frames (conv_channels, conv_out); Push-T evaluation renders them.\n"
           "The task comes from the file's env_args (env_name). DMC tasks default to act_steps=1\n"

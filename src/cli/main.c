@@ -11,7 +11,7 @@ static const dtCommand commands[] = {
     {"eval", "evaluate a run: eval RUN_DIR [--checkpoint best|latest] [--episodes N]", cmd_eval},
     {"plot", "learning curves: plot RUN_DIR... [--out FILE] (PNG, published TD-MPC overlaid)", cmd_plot},
     {"demos", "expert demonstrations: demos --task pusht|DMC_TASK --episodes N --seed S --out FILE.hdf5", cmd_demos},
-    {"il-train", "imitation learning: il-train --demos FILE --policy bc|diffusion|residual|difftop --out DIR", cmd_il_train},
+    {"il-train", "imitation learning: il-train --demos FILE --policy bc|diffusion|residual|difftop|ibc --out DIR", cmd_il_train},
     {"il-eval", "evaluate an IL run on Push-T: il-eval RUN_DIR [--episodes 50] [--seed 100000]", cmd_il_eval},
     {"bench", "benchmarks: bench nn|trajopt|envs|rl|il [--json]", cmd_bench},
     {"render", "roll out a task and write a GIF: render --task NAME [--policy expert|random|RUN_DIR]", cmd_render},

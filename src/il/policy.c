@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Imitation-learning policies: BC, diffusion (DDPM training, DDIM sampling), the residual
-// baseline and DiffTOP-IL (objective f(z, a) and latent dynamics d decoded by the
-// differentiable trajectory optimizer; optionally a CVAE posterior over z~).
+// baseline, DiffTOP-IL (objective f(z, a) and latent dynamics d decoded by the
+// differentiable trajectory optimizer; optionally a CVAE posterior over z~) and implicit BC
+// (ibc.c: an InfoNCE energy over [features, chunk], derivative-free optimisation).
 //
 // Conventions. A policy sees T_o frames of history (oldest first). Each frame becomes a feature
 // vector: the min/max-normalised observation, except for Push-T's 5-D state whose angle becomes
@@ -19,6 +20,7 @@
 #include "difftop/il.h"
 #include "difftop/io.h"
 #include "difftop/pusht.h"
+#include "ibc.h"
 
 #define TEMB 32  // diffusion timestep embedding size
 #define MAX_DDPM 1000
@@ -32,7 +34,7 @@ struct dtILPolicy {
   int out_len;            // actions in the policy's raw prediction (P, or H E for DiffTOP)
   dtNormalizer obs_norm, act_norm;
   dtParams ps;
-  dtMLP net;              // BC / diffusion noise net / residual net
+  dtMLP net;              // BC / diffusion noise net / residual net / IBC energy
   int img_c, img_h, img_w;  // BC on images: the frames' extent (0: no images)
   int img_feat;           // encoder features of the T_o frames (obs_steps * conv_out)
   dtConvNet conv;         // BC on images: the encoder shared by the frames
@@ -58,15 +60,20 @@ struct dtILPolicy {
   const dtDemoSet* cache_sets[2];
   float* base_cache;        // the slot of the dataset in use
   const dtDemoSet* cache_ds;
+  // IBC: training candidates [cap (negatives + 1), F + n]; the optimiser's population scratch
+  float *ibc_rows, *ibc_pop;
+  int* ibc_idx;
+  int ibc_cap;
 };
 
 //---------------------------------------------------------------------------------------------
 // config
 
-static const char* kind_names[] = {"bc", "diffusion", "residual", "difftop"};
+static const char* kind_names[] = {"bc", "diffusion", "residual", "difftop", "ibc"};
+#define N_KINDS 5
 static const char* init_names[] = {"base", "zero", "random"};
 
-const char* dt_il_kind_name(dtILKind k) { return (int)k >= 0 && (int)k < 4 ? kind_names[k] : "?"; }
+const char* dt_il_kind_name(dtILKind k) { return (int)k >= 0 && (int)k < N_KINDS ? kind_names[k] : "?"; }
 
 void dt_il_config_default(dtILConfig* c) {
   memset(c, 0, sizeof *c);
@@ -95,6 +102,12 @@ void dt_il_config_default(dtILConfig* c) {
   c->seed = 1;
   c->conv_channels = 32;
   c->conv_out = 64;
+  c->ibc_negatives = 64;
+  c->ibc_samples = 1024;
+  c->ibc_iters = 3;
+  c->ibc_noise = 0.33f;
+  c->ibc_shrink = 0.5f;
+  c->ibc_init_std = 0.1f;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
@@ -119,7 +132,9 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"batch", &c->batch, 1, 65536},     {"iters", &c->iters, 1, 10000},
       {"backward_iters", &c->backward_iters, 1, 10000},
       {"action_repeat", &c->action_repeat, 0, 1000},
-      {"conv_channels", &c->conv_channels, 1, 256}, {"conv_out", &c->conv_out, 1, 1024}};
+      {"conv_channels", &c->conv_channels, 1, 256}, {"conv_out", &c->conv_out, 1, 1024},
+      {"ibc_negatives", &c->ibc_negatives, 1, 65536}, {"ibc_samples", &c->ibc_samples, 1, 1 << 20},
+      {"ibc_iters", &c->ibc_iters, 0, 100}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -130,7 +145,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
   }
   struct { const char* k; float* p; } flts[] = {
       {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step},
-      {"prox", &c->prox}};
+      {"prox", &c->prox}, {"ibc_noise", &c->ibc_noise}, {"ibc_shrink", &c->ibc_shrink},
+      {"ibc_init_std", &c->ibc_init_std}};
   for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
     if (strcmp(key, flts[i].k)) continue;
     if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be a number >= 0", key, value);
@@ -143,8 +159,9 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
     return DT_OK;
   }
   if (!strcmp(key, "policy")) {
-    int k = parse_enum(value, kind_names, 4);
-    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: policy '%s' (known: bc, diffusion, residual, difftop)", value);
+    int k = parse_enum(value, kind_names, N_KINDS);
+    if (k < 0)
+      return dt_error(DT_ERR_NOT_FOUND, "IL config: policy '%s' (known: bc, diffusion, residual, difftop, ibc)", value);
     c->kind = (dtILKind)k;
     return DT_OK;
   }
@@ -192,14 +209,16 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"diffusion_steps", c->diffusion_steps}, {"ddim_steps", c->ddim_steps},
       {"epochs", c->epochs}, {"batch", c->batch}, {"iters", c->iters},
       {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat},
-      {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out}};
+      {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out},
+      {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
   }
   struct { const char* k; float v; } flts[] = {
       {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step},
-      {"prox", c->prox}};
+      {"prox", c->prox}, {"ibc_noise", c->ibc_noise}, {"ibc_shrink", c->ibc_shrink},
+      {"ibc_init_std", c->ibc_init_std}};
   for (size_t i = 0; !st && i < sizeof flts / sizeof flts[0]; i++) {
     snprintf(buf, sizeof buf, "%.9g", (double)flts[i].v);
     st = dt_config_set(cfg, flts[i].k, buf, NULL);
@@ -332,7 +351,8 @@ static dtTensor* difftop_prepare(void* ctx, dtTape* t, dtTensor* x);
 static dtTensor* difftop_value(void* ctx, dtTape* t, dtTensor* a, dtTensor* c);
 
 static int kind_needs_base(const dtILConfig* c) {
-  return c->kind == DT_IL_RESIDUAL || (c->kind == DT_IL_DIFFTOP && c->init == DT_IL_INIT_BASE);
+  return c->kind == DT_IL_RESIDUAL || (c->kind == DT_IL_DIFFTOP && c->init == DT_IL_INIT_BASE) ||
+         (c->kind == DT_IL_IBC && c->base[0]);
 }
 
 // tape arena for the conv encoder of a batch: inputs, each conv's output and ReLU with
@@ -378,6 +398,30 @@ static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
   return DT_OK;
 }
 
+// IBC's tape: the larger of a training batch's candidates (with gradients) and the
+// optimiser's population, each row through the energy's layers
+static size_t ibc_arena_bytes(const dtILPolicy* p) {
+  const dtILConfig* c = &p->c;
+  size_t per_row = (size_t)(p->feat_dim + p->n) + 2 * (size_t)c->layers * c->hidden + 4;
+  size_t train = (size_t)(c->batch > 1 ? c->batch : 1) * (c->ibc_negatives + 1) * per_row * 2;
+  size_t act = (size_t)c->ibc_samples * per_row;
+  size_t rows = train > act ? train : act;
+  return sizeof(float) * rows * 3 / 2 + ((size_t)16 << 20);
+}
+
+// IBC's candidate rows for cap training rows and the optimiser's scratch
+static dtStatus alloc_ibc(dtILPolicy* p, int cap) {
+  if (p->ibc_cap >= cap) return DT_OK;
+  const dtILConfig* c = &p->c;
+  free(p->ibc_rows);
+  p->ibc_rows = malloc(dt_ibc_loss_rows(cap, p->feat_dim, p->n, c->ibc_negatives) * sizeof(float));
+  if (!p->ibc_pop) p->ibc_pop = malloc(dt_ibc_act_scratch(c->ibc_samples, p->feat_dim, p->n) * sizeof(float));
+  if (!p->ibc_idx) p->ibc_idx = malloc((size_t)c->ibc_samples * sizeof(int));
+  if (!p->ibc_rows || !p->ibc_pop || !p->ibc_idx) return dt_error(DT_ERR_NOMEM, "IL ibc: out of memory for scratch");
+  p->ibc_cap = cap;
+  return DT_OK;
+}
+
 // the conv encoder of an image BC policy (BC's MLP then takes feat_dim + img_feat inputs)
 static dtStatus image_encoder_create(dtILPolicy* p, const int img[3]) {
   const dtILConfig* c = &p->c;
@@ -402,7 +446,7 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
                               const dtNormalizer* an, dtILPolicy** out) {
   *out = NULL;
   int obs_dim = ex->obs_dim, act_dim = ex->act_dim, pusht_feat = ex->pusht_feat;
-  if (c->act_steps > c->pred_steps && c->kind != DT_IL_DIFFTOP)
+  if (c->act_steps > c->pred_steps && c->kind != DT_IL_DIFFTOP && c->kind != DT_IL_IBC)
     return dt_error(DT_ERR_ARG, "IL config: act_steps %d > pred_steps %d", c->act_steps, c->pred_steps);
   if (on->dim != obs_dim || an->dim != act_dim)
     return dt_error(DT_ERR_ARG, "IL policy: normaliser dims %d/%d, data dims %d/%d", on->dim, an->dim,
@@ -484,6 +528,15 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
       st = dt_mlp_create(&p->net, &s, &p->ps, "residual", &p->rng);
       break;
     }
+    case DT_IL_IBC: {
+      p->n = c->act_steps * A;
+      p->out_len = c->act_steps;
+      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->n, Hd, L, 1);
+      for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
+      s.init = DT_INIT_TORCH_DEFAULT;
+      st = dt_mlp_create(&p->net, &s, &p->ps, "energy", &p->rng);
+      break;
+    }
     case DT_IL_DIFFTOP: {
       int EA = c->act_steps * A;
       p->n = c->horizon * EA;
@@ -528,9 +581,11 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
   }
   dtTapeOpts to = dt_tape_default_opts();
   to.arena_bytes = ((size_t)256 << 20) + image_arena_bytes(p);
+  if (c->kind == DT_IL_IBC && ibc_arena_bytes(p) > to.arena_bytes) to.arena_bytes = ibc_arena_bytes(p);
   p->tape = dt_tape_new(&to);
   if (!p->tape) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
   if ((st = alloc_scratch(p, c->batch > 1 ? c->batch : 1))) goto fail;
+  if (c->kind == DT_IL_IBC && (st = alloc_ibc(p, c->batch > 1 ? c->batch : 1))) goto fail;
   if (c->kind == DT_IL_DIFFTOP) {
     dtTrajoptOpts o = dt_trajopt_default_opts();
     o.solver = c->solver;
@@ -588,7 +643,7 @@ void dt_il_policy_free(dtILPolicy* p) {
   dt_params_free(&p->ps);
   free(p->xb), free(p->yb), free(p->ainit), free(p->afinal), free(p->dLda), free(p->dLdx);
   free(p->tmp), free(p->tmp2), free(p->caches[0]), free(p->caches[1]);
-  free(p->imgb);
+  free(p->imgb), free(p->ibc_rows), free(p->ibc_pop), free(p->ibc_idx);
   free(p);
 }
 
@@ -901,6 +956,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   if (p->c.kind == DT_IL_DIFFTOP && B > p->solver_cap)
     return dt_error(DT_ERR_ARG, "dt_il_train_step: batch %d above the solver's capacity %d", B, p->solver_cap);
   if ((st = ensure_base_cache(p, ds))) return st;
+  if (p->c.kind == DT_IL_IBC && (st = alloc_ibc(p, B))) return st;
   int A = p->act_dim, n = p->n, F = p->feat_dim;
   int nx = p->c.kind == DT_IL_DIFFTOP ? p->obj.nx : F;
   int L = p->out_len;
@@ -953,6 +1009,12 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
       dtTensor* x = dt_input2(t, B, F + n, in, "x");
       dtTensor* y = dt_add(t, dt_slice(t, x, 1, F, n), dt_mlp_forward(t, &p->net, x));
       dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
+      if (ls && update) st = dt_backward(t, ls, NULL);
+      l = ls ? ls->val[0] : NAN;
+      break;
+    }
+    case DT_IL_IBC: {
+      dtTensor* ls = dt_ibc_loss(t, &p->net, B, F, n, p->xb, p->yb, p->c.ibc_negatives, &p->rng, p->ibc_rows);
       if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;
@@ -1109,6 +1171,18 @@ static dtStatus act_normalised(dtILPolicy* p, const float* hist, const float* z_
       if (a_init_out) memcpy(a_init_out, in + F, p->n * sizeof(float));
       return DT_OK;
     }
+    case DT_IL_IBC: {
+      const dtILConfig* c = &p->c;
+      dtIbcOpts o = {c->ibc_samples, c->ibc_iters, c->ibc_noise, c->ibc_shrink, c->ibc_init_std};
+      float ainit[1024];
+      if (p->base) take_actions(bchunk, p->base->out_len, p->out_len, p->act_dim, 1, ainit);
+      if (a_init_out) {
+        if (p->base) memcpy(a_init_out, ainit, p->n * sizeof(float));
+        else memset(a_init_out, 0, p->n * sizeof(float));
+      }
+      return dt_ibc_act(p->tape, &p->net, F, p->n, feat, p->base ? ainit : NULL, &o, &p->rng, p->ibc_pop,
+                        p->ibc_idx, out, NULL);
+    }
     case DT_IL_DIFFTOP: {
       float x[2048], ainit[1024];
       memcpy(x, feat, F * sizeof(float));
@@ -1155,7 +1229,7 @@ dtStatus dt_il_act_image(dtILPolicy* p, const float* hist, const uint8_t* images
 
 dtStatus dt_il_refine(dtILPolicy* p, const float* hist, const float* z_tilde, float* a_init, float* a_final) {
   if (!p || !hist || !a_init || !a_final) return dt_error(DT_ERR_ARG, "dt_il_refine: NULL argument");
-  if (p->c.kind != DT_IL_DIFFTOP && p->c.kind != DT_IL_RESIDUAL)
+  if (p->c.kind != DT_IL_DIFFTOP && p->c.kind != DT_IL_RESIDUAL && p->c.kind != DT_IL_IBC)
     return dt_error(DT_ERR_ARG, "dt_il_refine: a %s policy refines nothing", dt_il_kind_name(p->c.kind));
   return act_normalised(p, hist, z_tilde, a_init, a_final);
 }

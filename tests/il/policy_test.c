@@ -223,6 +223,88 @@ static void test_difftop_prox(void) {
   dt_demos_free(&ds);
 }
 
+// mean squared error (normalised units) of a policy's executed actions against the demos over
+// every row whose history and chunk lie inside one demo
+static double act_error(dtILPolicy* p, const dtDemoSet* ds, int act_steps) {
+  const dtNormalizer* an = dt_il_policy_action_norm(p);
+  double se = 0;
+  int rows = 0;
+  for (int d = 0; d < ds->n_demos; d++)
+    for (int64_t i = ds->start[d] + 1; i + act_steps <= ds->start[d + 1]; i++) {
+      float a[16];
+      CHECK_OK(dt_il_act(p, ds->obs + (i - 1) * 3, a));
+      for (int k = 0; k < act_steps * 2; k++) {
+        int j = k % 2;
+        double e = (a[k] - ds->actions[i * 2 + k]) * an->scale[j];
+        se += e * e;
+      }
+      rows++;
+    }
+  return se / (rows * act_steps * 2);
+}
+
+// IBC: InfoNCE falls, the optimiser's actions approach the demos' (far below the error of the
+// mean action), a saved policy reloads to the same energy; with a base its population starts
+// at the base's chunk
+static void test_ibc(void) {
+  dtDemoSet ds;
+  make_data(&ds);
+  dtILConfig c;
+  base_config(&c, "ibc");
+  c.ibc_negatives = 32;
+  c.ibc_samples = 256;
+  dtILPolicy* p = NULL;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  if (!p) return;
+  double before = act_error(p, &ds, 2);
+  double l0 = train_epochs(p, &ds, 1);
+  double l1 = train_epochs(p, &ds, 400);
+  double after = act_error(p, &ds, 2);
+  printf("  ibc: InfoNCE %.3f -> %.3f (log 33 = %.3f); action MSE %.4f -> %.4f\n", l0, l1, log(33.0),
+         before, after);
+  CHECK(l1 < 0.5 * l0, "loss %g -> %g", l0, l1);
+  CHECK(after < 0.25 * before, "action error %g -> %g", before, after);
+  const char* dir = tmp_dir("ibc");
+  CHECK_OK(dt_il_policy_save(p, dir));
+  dtILPolicy *q1 = NULL, *q2 = NULL;
+  CHECK_OK(dt_il_policy_load(dir, &q1));
+  CHECK_OK(dt_il_policy_load(dir, &q2));
+  if (q1 && q2) {
+    CHECK(dt_il_policy_config(q1)->kind == DT_IL_IBC && dt_il_policy_config(q1)->ibc_samples == 256);
+    float hist[6] = {1, 2, 3, 4, 5, 6}, a1[4], a2[4];
+    CHECK_OK(dt_il_act(q1, hist, a1));
+    CHECK_OK(dt_il_act(q2, hist, a2));
+    for (int j = 0; j < 4; j++) CHECK(a1[j] == a2[j]);
+    CHECK_NEAR(act_error(q1, &ds, 2), after, 0.5 * after);
+  }
+  dt_il_policy_free(q1);
+  dt_il_policy_free(q2);
+  rm_run(dir);
+  // IBC + BC: the population starts at BC's first act_steps actions
+  const char* bdir = NULL;
+  dtILPolicy* bc = saved_bc_base(&ds, 50, "ibc-base", &bdir);
+  dtILPolicy* pb = NULL;
+  snprintf(c.base, sizeof c.base, "%s", bdir ? bdir : "");
+  c.ibc_iters = 0;
+  c.ibc_init_std = 0;
+  if (bc) CHECK_OK(dt_il_policy_new(&c, &ds, &pb));
+  if (pb) {
+    float hist[6] = {1, 2, 3, 4, 5, 6}, ai[4], af[4], chunk[8];
+    CHECK_OK(dt_il_refine(pb, hist, NULL, ai, af));
+    CHECK_OK(dt_il_act(bc, hist, chunk));
+    dt_norm_apply(dt_il_policy_action_norm(bc), chunk, 2);
+    for (int j = 0; j < 4; j++) {
+      CHECK_NEAR(ai[j], chunk[j], 1e-5);
+      CHECK(af[j] == ai[j]);  // no spread, no rounds: the base's chunk itself
+    }
+  }
+  dt_il_policy_free(pb);
+  dt_il_policy_free(bc);
+  if (bdir) rm_run(bdir);
+  dt_il_policy_free(p);
+  dt_demos_free(&ds);
+}
+
 // dt_il_loss: the mean loss over all rows, and calling it leaves training unchanged
 static void test_loss_no_update(void) {
   dtDemoSet ds;
@@ -310,4 +392,4 @@ static void test_eval_dmc(void) {
 }
 
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
-             TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_loss_no_update), TEST(test_eval_dmc))
+             TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_eval_dmc))
