@@ -70,31 +70,38 @@ static void test_dump_round_trip(void) {
   CHECK(dt_rl_config_dump(&a, small, sizeof small) == DT_ERR_NOMEM);
 }
 
-// the shipped presets (configs/default.yaml, cpu.yaml, pixels.yaml) load, and every key they set
-// is an RL setting with a value it takes; pixels.yaml gives the official pixel values
+// apply every key of configs/<file> to c; each must be an RL setting with a value it takes
+static void apply_preset(dtRLConfig* c, const char* file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/configs/%s", DT_SOURCE_DIR, file);
+  dtConfig* cfg = NULL;
+  CHECK_OK(dt_config_new(&cfg));
+  CHECK_OK(dt_config_load_file(cfg, path));
+  int n = dt_config_count(cfg);
+  CHECK(n > 3, "%s: %d keys", file, n);
+  for (int i = 0; i < n; i++) {
+    const char *k, *v;
+    CHECK_OK(dt_config_at(cfg, i, &k, &v, NULL));
+    CHECK(dt_rl_config_set(c, k, v) == DT_OK, "%s: %s = %s: %s", file, k, v, dt_last_error());
+  }
+  dt_config_free(cfg);
+}
+
+// the shipped presets (configs/default.yaml, cpu.yaml, pixels.yaml, pixels-cpu.yaml) load;
+// pixels.yaml gives the official pixel values, pixels-cpu.yaml the CPU profile's
 static void test_shipped_presets_apply(void) {
   const char* files[3] = {"default.yaml", "cpu.yaml", "pixels.yaml"};
   dtRLConfig c;
   dt_rl_config_default(&c);
-  for (int f = 0; f < 3; f++) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/configs/%s", DT_SOURCE_DIR, files[f]);
-    dtConfig* cfg = NULL;
-    CHECK_OK(dt_config_new(&cfg));
-    CHECK_OK(dt_config_load_file(cfg, path));
-    int n = dt_config_count(cfg);
-    CHECK(n > 3, "%s: %d keys", files[f], n);
-    for (int i = 0; i < n; i++) {
-      const char *k, *v;
-      CHECK_OK(dt_config_at(cfg, i, &k, &v, NULL));
-      CHECK(dt_rl_config_set(&c, k, v) == DT_OK, "%s: %s = %s: %s", files[f], k, v, dt_last_error());
-    }
-    dt_config_free(cfg);
-  }
+  for (int f = 0; f < 3; f++) apply_preset(&c, files[f]);
   // after default, cpu and pixels: the pixel values, on the CPU profile's networks
   CHECK(c.obs == DT_OBS_PIXELS && c.frame_stack == 3 && c.img_size == 84 && c.num_channels == 32);
   CHECK(c.batch_size == 256 && c.train_steps == 1000000 && c.mlp_dim == 128);
   CHECK_NEAR(c.lr, 3e-4, 1e-9);
+  dt_rl_config_default(&c);
+  apply_preset(&c, "pixels-cpu.yaml");
+  CHECK(c.obs == DT_OBS_PIXELS && c.img_size == 64 && c.num_channels == 16 && c.batch_size == 32);
+  CHECK(c.mlp_dim == 128 && c.seed_steps == 1000);
 }
 
 DT_TEST_MAIN("rl/config", TEST(test_defaults_are_official), TEST(test_set_each_kind),
