@@ -29,12 +29,12 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g"
 cmake --build build-asan -j2
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp DT_PUSHT_EXPERT_SEEDS=3 ctest --output-on-failure -j2)
 
-echo "== valgrind (memcheck) on the base, tensor, io, nn, trajopt and rl suites"
+echo "== valgrind (memcheck) on the base, tensor, io, nn, trajopt, rl and il/ibc suites"
 for t in build/base_rng_test build/base_alloc_test build/base_status_test build/base_system_test \
          build/tensor_ops_test build/tensor_stage_test build/io_safetensors_test build/io_st_replay_test build/io_config_test \
          build/io_csv_test build/io_image_test build/nn_nn_test build/nn_convnet_test \
          build/nn_torch_crosscheck_test build/trajopt_quadratic_test build/trajopt_trajopt_test \
-         build/rl_replay_test build/rl_config_test; do
+         build/rl_replay_test build/rl_config_test build/il_ibc_test; do
   [ -x "$t" ] || continue
   valgrind -q --error-exitcode=9 --leak-check=full "$t" >/dev/null
   echo "valgrind clean: $t"
