@@ -77,6 +77,8 @@ typedef struct dtRLConfig {
   int lm_project;           // 1: LM iterates stay in the action box (0: official)
   int shift_init;           // 1: within an episode, start from the previous plan advanced by one
                             // step, its last step from the pi rollout (0: the pi rollout)
+  int explore;              // 1: while training, add N(0, s^2) to the trajectory optimizer's
+                            // executed action, s = TD-MPC's std schedule (0: official, none)
   // ablations
   int no_backward;          // solve without differentiating (paper App. B.1)
   int no_pi_init;           // zero initialisation instead of the pi rollout

@@ -181,8 +181,9 @@ static dtStatus get_solver(dtAgent* a, int h, int batched, dtTrajopt** out) {
   return st;
 }
 
-// trajectory optimization from a pi-rollout start (or zeros); executes the best iterate
-static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, float* action) {
+// trajectory optimization from a pi-rollout start (or zeros); executes the best iterate, plus
+// the std schedule's Gaussian noise while training with explore = 1
+static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, int eval, float* action) {
   const dtRLConfig* c = &a->cfg;
   if (t0 || a->episode_h < 1) a->episode_h = dt_agent_horizon(c, step);
   int h = a->episode_h, n = h * a->A;
@@ -205,10 +206,14 @@ static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, 
   if (st) return st;
   a->last_h = h;
   a->plan_call = a->act_calls;
-  // the executed action: the best iterate's first action, NaN -> 0, clipped to the box
+  // the executed action: the best iterate's first action (NaN -> 0), plus the exploration
+  // noise, clipped to the box
+  float xs = c->explore && !eval ? dt_agent_min_std(c, step) : 0.0f;
   for (int j = 0; j < a->A; j++) {
     float v = a->a_best[j];
-    action[j] = !isfinite(v) ? 0.0f : (v > 1 ? 1 : (v < -1 ? -1 : v));
+    v = !isfinite(v) ? 0.0f : v;
+    if (xs > 0) v += xs * dt_rng_normal(&a->rng);
+    action[j] = v > 1 ? 1 : (v < -1 ? -1 : v);
   }
   return DT_OK;
 }
@@ -223,7 +228,7 @@ dtStatus dt_agent_act(dtAgent* a, const float* obs, int64_t step, int t0, int ev
   switch (dt_agent_planner(a, step, eval)) {
     case 0: dt_rng_fill_uniform(&a->rng, action, (size_t)a->A, -1.0f, 1.0f); break;
     case 1: st = dt_agent_mppi(a, obs, step, t0, eval, action); break;
-    default: st = act_trajopt(a, obs, step, t0, action); break;
+    default: st = act_trajopt(a, obs, step, t0, eval, action); break;
   }
   a->act_calls++;
   a->timers[0] += dt_time_s() - t;

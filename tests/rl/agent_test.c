@@ -111,6 +111,34 @@ static void test_policy_gradient_freezes_pi_and_state_critics(void) {
   dt_replay_free(r);
 }
 
+// explore: in the trajectory-optimisation phase a training action is the solver's best first
+// action plus N(0, s^2) with s the std schedule's value; evaluation actions are the solver's
+static void test_explore_noise(void) {
+  float obs[S] = {0.1f, -0.2f, 0.3f, 0.0f, 0.5f}, act[2][A], best[2][A];
+  int64_t step = 200;  // seed 100 + MPPI 50 steps: the solver's phase
+  for (int eval = 0; eval <= 1; eval++) {
+    for (int e = 0; e <= 1; e++) {
+      dtRLConfig c;
+      small_config(&c, DT_ALGO_DIFFTOP);
+      c.explore = e;
+      c.std_start = 0.5f, c.std_end = 0.05f, c.std_schedule_steps = 400;  // s = 0.275 at step 200
+      dtAgent* a = NULL;
+      CHECK_OK(dt_agent_new(&c, S, A, &a));
+      if (!a) return;
+      CHECK(dt_agent_planner(a, step, eval) == 2);
+      CHECK_OK(dt_agent_act(a, obs, step, 1, eval, act[e]));
+      memcpy(best[e], a->a_best, sizeof best[e]);
+      dt_agent_free(a);
+    }
+    // the same solve either way (the noise is drawn after it)
+    CHECK(!memcmp(best[0], best[1], sizeof best[0]));
+    double moved = 0;
+    for (int j = 0; j < A; j++) moved += fabs(act[1][j] - act[0][j]);
+    if (eval) CHECK(moved == 0, "evaluation actions must not get exploration noise (moved %g)", moved);
+    else CHECK(moved > 0.01 && moved < 4 * 0.275 * A, "training noise moved the action by %g", moved);
+  }
+}
+
 // shift_init: within an episode the solver starts from the previous plan advanced by one step;
 // at an episode start, or without the option, from the pi rollout
 static void test_shift_init_warm_start(void) {
@@ -200,7 +228,7 @@ static void test_resume_is_exact(void) {
 #endif
 
 DT_TEST_MAIN("rl/agent", TEST(test_planner_schedule), TEST(test_updates_reduce_the_loss),
-             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_bad_observation)
+             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_explore_noise), TEST(test_bad_observation)
 #ifdef DT_HAVE_MUJOCO
              , TEST(test_resume_is_exact)
 #endif
