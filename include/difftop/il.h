@@ -164,6 +164,12 @@ typedef enum dtILKind {
 // Initialisation of DiffTOP's decision variables.
 typedef enum dtILInit { DT_IL_INIT_BASE = 0, DT_IL_INIT_ZERO, DT_IL_INIT_RANDOM } dtILInit;
 
+// Learning-rate schedule of IL training.
+typedef enum dtILSchedule {
+  DT_IL_LR_CONSTANT = 0,   // lr throughout (after any warm-up)
+  DT_IL_LR_COSINE = 1      // half a cosine from lr to 0 over the run (diffusers' "cosine")
+} dtILSchedule;
+
 // Settings of an IL policy and its training (config keys in dt_il_config_set).
 typedef struct dtILConfig {
   dtILKind kind;
@@ -202,6 +208,12 @@ typedef struct dtILConfig {
   float ibc_noise;         // IBC: first round's perturbation std (default 0.33)
   float ibc_shrink;        // IBC: std factor per round (default 0.5)
   float ibc_init_std;      // IBC with a base: population = base chunk + N(0, std^2) (default 0.1)
+  int ema;                 // 1: keep an exponential moving average of the weights and end training
+                           // with it, so it is what acts and is saved (diffusion_policy's EMAModel)
+  float ema_power;         // EMA decay after k updates: 1 - (1 + k)^-power (default 0.75)
+  float ema_max;           // the decay's ceiling (default 0.9999)
+  dtILSchedule lr_schedule;  // learning rate over the run (default constant)
+  int warmup_steps;        // linear warm-up of the learning rate over this many updates (default 0)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
@@ -209,6 +221,15 @@ DTAPI void dt_il_config_default(dtILConfig* c);
 
 // Set one key ("policy", "base", "init", "cvae", "horizon", ...) from text.
 DTAPI dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value);
+
+// Learning rate of update k (from 0) of a run of total updates: linear warm-up from 0 over
+// warmup_steps, then lr, or half a cosine from lr to 0 at update total (diffusers' "cosine";
+// total <= 0: no decay).
+DTAPI float dt_il_lr_at(const dtILConfig* c, int64_t k, int64_t total);
+
+// EMA decay applied at update k (from 0), as diffusion_policy's EMAModel (inv_gamma 1):
+// 0 for k <= 1, then min(1 - k^-ema_power, ema_max).
+DTAPI float dt_il_ema_decay(const dtILConfig* c, int64_t k);
 
 // Write every key as YAML (atomic).
 DTAPI dtStatus dt_il_config_write(const dtILConfig* c, const char* path);

@@ -229,6 +229,7 @@ static void il_train_usage(FILE* f) {
           "      solver=lm|pga|pga-armijo|newton iters step backward=none|unroll|truncated|implicit\n"
           "      backward_iters task action_repeat conv_channels conv_out prox\n"
           "      ibc_negatives ibc_samples ibc_iters ibc_noise ibc_shrink ibc_init_std\n"
+          "      ema=0|1 ema_power ema_max lr_schedule=constant|cosine warmup_steps\n"
           "ibc: implicit BC (InfoNCE energy, derivative-free optimiser); with --base its population\n"
           "starts at the base's chunk (IBC + BC / diffusion).\n"
           "--obs-keys with an image key (e.g. image,agent_pos; demos --image N) trains BC with a conv\n"

@@ -45,6 +45,9 @@ struct dtILPolicy {
   int zdim;               // latent seen by f and d (latent_dim + posterior_dim with a CVAE)
   dtILPolicy* base;
   dtAdam* adam;
+  dtParams ema;           // the moving average of ps (empty without c.ema)
+  int64_t opt_step;       // optimiser updates so far
+  int64_t total_steps;    // updates of the whole run (dt_il_train; 0 when unknown)
   dtTape* tape;
   dtTrajopt* solver;
   int solver_cap;
@@ -72,6 +75,7 @@ struct dtILPolicy {
 static const char* kind_names[] = {"bc", "diffusion", "residual", "difftop", "ibc"};
 #define N_KINDS 5
 static const char* init_names[] = {"base", "zero", "random"};
+static const char* schedule_names[] = {"constant", "cosine"};
 
 const char* dt_il_kind_name(dtILKind k) { return (int)k >= 0 && (int)k < N_KINDS ? kind_names[k] : "?"; }
 
@@ -108,6 +112,8 @@ void dt_il_config_default(dtILConfig* c) {
   c->ibc_noise = 0.33f;
   c->ibc_shrink = 0.5f;
   c->ibc_init_std = 0.1f;
+  c->ema_power = 0.75f;
+  c->ema_max = 0.9999f;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
@@ -134,7 +140,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"action_repeat", &c->action_repeat, 0, 1000},
       {"conv_channels", &c->conv_channels, 1, 256}, {"conv_out", &c->conv_out, 1, 1024},
       {"ibc_negatives", &c->ibc_negatives, 1, 65536}, {"ibc_samples", &c->ibc_samples, 1, 1 << 20},
-      {"ibc_iters", &c->ibc_iters, 0, 100}};
+      {"ibc_iters", &c->ibc_iters, 0, 100}, {"ema", &c->ema, 0, 1},
+      {"warmup_steps", &c->warmup_steps, 0, 1 << 30}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -146,11 +153,22 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
   struct { const char* k; float* p; } flts[] = {
       {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step},
       {"prox", &c->prox}, {"ibc_noise", &c->ibc_noise}, {"ibc_shrink", &c->ibc_shrink},
-      {"ibc_init_std", &c->ibc_init_std}};
+      {"ibc_init_std", &c->ibc_init_std}, {"ema_power", &c->ema_power}};
   for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
     if (strcmp(key, flts[i].k)) continue;
     if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be a number >= 0", key, value);
     *flts[i].p = (float)num;
+    return DT_OK;
+  }
+  if (!strcmp(key, "ema_max")) {
+    if (!is_num || num < 0 || num > 1) return dt_error(DT_ERR_ARG, "IL config: ema_max = '%s' must be in [0, 1]", value);
+    c->ema_max = (float)num;
+    return DT_OK;
+  }
+  if (!strcmp(key, "lr_schedule")) {
+    int k = parse_enum(value, schedule_names, 2);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: lr_schedule '%s' (known: constant, cosine)", value);
+    c->lr_schedule = (dtILSchedule)k;
     return DT_OK;
   }
   if (!strcmp(key, "seed")) {
@@ -210,7 +228,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"epochs", c->epochs}, {"batch", c->batch}, {"iters", c->iters},
       {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat},
       {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out},
-      {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters}};
+      {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters},
+      {"ema", c->ema}, {"warmup_steps", c->warmup_steps}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -218,13 +237,14 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
   struct { const char* k; float v; } flts[] = {
       {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step},
       {"prox", c->prox}, {"ibc_noise", c->ibc_noise}, {"ibc_shrink", c->ibc_shrink},
-      {"ibc_init_std", c->ibc_init_std}};
+      {"ibc_init_std", c->ibc_init_std}, {"ema_power", c->ema_power}, {"ema_max", c->ema_max}};
   for (size_t i = 0; !st && i < sizeof flts / sizeof flts[0]; i++) {
     snprintf(buf, sizeof buf, "%.9g", (double)flts[i].v);
     st = dt_config_set(cfg, flts[i].k, buf, NULL);
   }
   if (!st) st = dt_config_set(cfg, "solver", dt_solver_name(c->solver), NULL);
   if (!st) st = dt_config_set(cfg, "backward", dt_backward_name(c->backward), NULL);
+  if (!st) st = dt_config_set(cfg, "lr_schedule", schedule_names[c->lr_schedule], NULL);
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->seed);
   if (!st) st = dt_config_set(cfg, "seed", buf, NULL);
   return st;
@@ -605,6 +625,7 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
   ao.lr = c->lr;
   p->adam = dt_adam_new(&p->ps, &ao);
   if (!p->adam) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
+  if (c->ema && (st = dt_params_clone(&p->ema, &p->ps))) goto fail;
   *out = p;
   return DT_OK;
 fail:
@@ -641,6 +662,7 @@ void dt_il_policy_free(dtILPolicy* p) {
   dt_trajopt_free(p->solver);
   dt_tape_free(p->tape);
   dt_params_free(&p->ps);
+  dt_params_free(&p->ema);
   free(p->xb), free(p->yb), free(p->ainit), free(p->afinal), free(p->dLda), free(p->dLdx);
   free(p->tmp), free(p->tmp2), free(p->caches[0]), free(p->caches[1]);
   free(p->imgb), free(p->ibc_rows), free(p->ibc_pop), free(p->ibc_idx);
@@ -944,6 +966,30 @@ static dtStatus check_images(const dtILPolicy* p, const dtDemoSet* ds) {
 }
 
 // the loss of a batch of rows; update = 1: backward and an Adam step (training)
+float dt_il_lr_at(const dtILConfig* c, int64_t k, int64_t total) {
+  if (k < c->warmup_steps) return c->lr * (float)k / (float)c->warmup_steps;
+  if (c->lr_schedule != DT_IL_LR_COSINE || total <= 0) return c->lr;
+  int64_t span = total - c->warmup_steps > 1 ? total - c->warmup_steps : 1;
+  double progress = (double)(k - c->warmup_steps) / (double)span;
+  return (float)(c->lr * fmax(0.0, 0.5 * (1.0 + cos(M_PI * progress))));
+}
+
+float dt_il_ema_decay(const dtILConfig* c, int64_t k) {
+  int64_t j = k - 1;
+  if (j <= 0) return 0.0f;
+  double d = 1.0 - pow(1.0 + (double)j, -(double)c->ema_power);
+  return (float)fmin(fmax(d, 0.0), (double)c->ema_max);
+}
+
+// one Adam update at the schedule's learning rate, then the moving average
+static dtStatus optimizer_step(dtILPolicy* p) {
+  dt_adam_set_lr(p->adam, dt_il_lr_at(&p->c, p->opt_step, p->total_steps));
+  dtStatus st = dt_adam_step(p->adam);
+  if (!st && p->c.ema) st = dt_params_ema(&p->ema, &p->ps, 1.0f - dt_il_ema_decay(&p->c, p->opt_step));
+  p->opt_step++;
+  return st;
+}
+
 static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss,
                           int update) {
   if (!p || !ds || !idx || B < 1) return dt_error(DT_ERR_ARG, "dt_il_train_step: bad argument");
@@ -1064,7 +1110,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   if (st) return st;
   if (!isfinite(l) || (update && dt_params_grad_nonfinite(&p->ps)))
     return dt_error(DT_ERR_NONFINITE, "IL %s: non-finite loss or gradient", dt_il_kind_name(p->c.kind));
-  if (update && (st = dt_adam_step(p->adam))) return st;
+  if (update && (st = optimizer_step(p))) return st;
   if (loss) *loss = l;
   return DT_OK;
 }
@@ -1101,6 +1147,7 @@ dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds, void (*cb)(void*, const
   int64_t* perm = malloc((size_t)N * sizeof *perm);
   if (!perm) return dt_error(DT_ERR_NOMEM, "dt_il_train: out of memory");
   for (int64_t i = 0; i < N; i++) perm[i] = i;
+  p->total_steps = p->opt_step + (int64_t)p->c.epochs * (N / B);
   dtStatus st = ensure_base_cache(p, ds);
   for (int ep = 0; ep < p->c.epochs && !st; ep++) {
     double t0 = dt_time_s(), sum = 0;
@@ -1122,6 +1169,8 @@ dtStatus dt_il_train(dtILPolicy* p, const dtDemoSet* ds, void (*cb)(void*, const
     if (cb) cb(user, &e);
   }
   free(perm);
+  // the moving average is the trained policy from here on
+  if (!st && p->c.ema && p->c.epochs > 0) st = dt_params_copy_values(&p->ps, &p->ema);
   return st;
 }
 

@@ -7,6 +7,7 @@
 
 #include "test.h"
 #include "difftop/il.h"
+#include "difftop/io.h"
 
 // 4 demos of 12 steps: obs 3-D, action 2-D = a smooth function of obs
 static void make_data(dtDemoSet* ds) {
@@ -342,6 +343,135 @@ static void test_loss_no_update(void) {
 
 // DMC evaluation: a BC policy on reacher-easy demos returns finite returns; the expert reaches
 // the target; a policy with the wrong dims or an unknown task is refused
+static void test_lr_schedule_and_ema_decay(void) {
+  dtILConfig c;
+  dt_il_config_default(&c);
+  c.lr = 1e-3f;
+  CHECK_NEAR(dt_il_lr_at(&c, 0, 100), 1e-3, 1e-9);  // constant, no warm-up: the old behaviour
+  CHECK_NEAR(dt_il_lr_at(&c, 99, 100), 1e-3, 1e-9);
+  CHECK_OK(dt_il_config_set(&c, "lr_schedule", "cosine"));
+  CHECK_OK(dt_il_config_set(&c, "warmup_steps", "10"));
+  CHECK(c.lr_schedule == DT_IL_LR_COSINE && c.warmup_steps == 10);
+  // diffusers' cosine schedule with warm-up, by hand
+  CHECK_NEAR(dt_il_lr_at(&c, 0, 110), 0.0, 1e-12);
+  CHECK_NEAR(dt_il_lr_at(&c, 5, 110), 5e-4, 1e-9);
+  CHECK_NEAR(dt_il_lr_at(&c, 10, 110), 1e-3, 1e-9);
+  CHECK_NEAR(dt_il_lr_at(&c, 35, 110), 1e-3 * 0.5 * (1 + cos(M_PI * 0.25)), 1e-9);
+  CHECK_NEAR(dt_il_lr_at(&c, 60, 110), 5e-4, 1e-9);
+  CHECK_NEAR(dt_il_lr_at(&c, 110, 110), 0.0, 1e-9);
+  CHECK_NEAR(dt_il_lr_at(&c, 60, 0), 1e-3, 1e-9);  // run length unknown: no decay
+  // diffusion_policy's EMAModel decay: 0, 0, then 1 - k^-0.75 up to 0.9999
+  CHECK(dt_il_ema_decay(&c, 0) == 0.0f && dt_il_ema_decay(&c, 1) == 0.0f);
+  CHECK_NEAR(dt_il_ema_decay(&c, 2), 1 - pow(2, -0.75), 1e-6);
+  CHECK_NEAR(dt_il_ema_decay(&c, 10), 1 - pow(10, -0.75), 1e-6);
+  CHECK_NEAR(dt_il_ema_decay(&c, 100000000), 0.9999, 1e-7);
+  CHECK(dt_il_config_set(&c, "lr_schedule", "linear") == DT_ERR_NOT_FOUND);
+  CHECK(dt_il_config_set(&c, "ema_max", "1.5") == DT_ERR_ARG);
+  CHECK(dt_il_config_set(&c, "ema", "2") == DT_ERR_ARG);
+  // the settings survive a config file
+  CHECK_OK(dt_il_config_set(&c, "ema", "1"));
+  CHECK_OK(dt_il_config_set(&c, "ema_power", "0.5"));
+  char path[600];
+  snprintf(path, sizeof path, "%s.yaml", tmp_dir("sched"));
+  CHECK_OK(dt_il_config_write(&c, path));
+  dtILConfig r;
+  CHECK_OK(dt_il_config_read(&r, path));
+  CHECK(r.ema == 1 && r.lr_schedule == DT_IL_LR_COSINE && r.warmup_steps == 10);
+  CHECK_NEAR(r.ema_power, 0.5, 1e-7);
+  CHECK_NEAR(r.ema_max, 0.9999, 1e-7);
+  remove(path);
+}
+
+// per-epoch snapshots of one parameter (one update per epoch on the 48-row set)
+typedef struct emaTrace {
+  dtILPolicy* p;
+  const char* dir;
+  float vals[8][64];
+  int n, len;
+} emaTrace;
+
+// the first values of the first parameter with 64 to 4096 values, read back from a save
+static void read_first_param(const char* dir, float* out, int len) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  dtSafetensors* sf = NULL;
+  CHECK_OK(dt_st_open(path, &sf));
+  if (!sf) return;
+  dtStInfo info;
+  int found = 0;
+  for (int i = 0; i < dt_st_count(sf) && !found; i++) {
+    CHECK_OK(dt_st_info(sf, i, &info));
+    found = info.numel >= len && info.numel <= 4096 && info.dtype == DT_DTYPE_F32;
+  }
+  CHECK(found);
+  float buf[4096];
+  int shape[DT_ST_MAX_DIMS];
+  for (int i = 0; found && i < info.ndim; i++) shape[i] = (int)info.shape[i];
+  if (found) CHECK_OK(dt_st_read_f32(sf, info.name, buf, info.ndim, shape));
+  if (found) memcpy(out, buf, (size_t)len * sizeof(float));
+  dt_st_close(sf);
+}
+
+static void trace_epoch(void* user, const dtILEpoch* e) {
+  (void)e;
+  emaTrace* tr = user;
+  CHECK_OK(dt_il_policy_save(tr->p, tr->dir));
+  read_first_param(tr->dir, tr->vals[tr->n++], tr->len);
+}
+
+// 6 epochs of BC with ema set; the trace of the live weights and the final (saved) weights
+static void train_traced(const dtDemoSet* ds, const char* ema, const char* ema_max, emaTrace* tr,
+                         float* final, float* act) {
+  dtILConfig c;
+  base_config(&c, "bc");
+  c.epochs = 6;
+  CHECK_OK(dt_il_config_set(&c, "ema", ema));
+  CHECK_OK(dt_il_config_set(&c, "ema_max", ema_max));
+  memset(tr, 0, sizeof *tr);
+  tr->len = 64;
+  tr->dir = tmp_dir("ema");
+  CHECK_OK(dt_il_policy_new(&c, ds, &tr->p));
+  if (!tr->p) return;
+  CHECK_OK(dt_il_train(tr->p, ds, trace_epoch, tr));
+  CHECK(tr->n == 6);
+  CHECK_OK(dt_il_policy_save(tr->p, tr->dir));
+  read_first_param(tr->dir, final, tr->len);
+  float hist[6] = {1, 2, 3, 4, 5, 6};
+  CHECK_OK(dt_il_act(tr->p, hist, act));
+  dt_il_policy_free(tr->p);
+  rm_run(tr->dir);
+}
+
+static void test_ema_training(void) {
+  dtDemoSet ds;
+  make_data(&ds);
+  static emaTrace plain, capped, avg;
+  float f_plain[64], f_capped[64], f_avg[64], a_plain[4], a_capped[4], a_avg[4];
+  train_traced(&ds, "0", "0.9999", &plain, f_plain, a_plain);
+  train_traced(&ds, "1", "0", &capped, f_capped, a_capped);
+  train_traced(&ds, "1", "0.9999", &avg, f_avg, a_avg);
+  // a ceiling of 0 makes the average the live weights: the same run as without EMA
+  for (int j = 0; j < 64; j++) CHECK(f_capped[j] == f_plain[j]);
+  for (int j = 0; j < 4; j++) CHECK(a_capped[j] == a_plain[j]);
+  // the live weights do not depend on the EMA; the final ones are their average, by hand
+  dtILConfig c;
+  dt_il_config_default(&c);
+  double worst = 0, moved = 0;
+  for (int j = 0; j < 64; j++) {
+    double e = avg.vals[0][j];
+    for (int k = 1; k < 6; k++) {
+      CHECK(avg.vals[k][j] == plain.vals[k][j]);
+      double d = dt_il_ema_decay(&c, k);
+      e = d * e + (1 - d) * avg.vals[k][j];
+    }
+    worst = fmax(worst, fabs(e - f_avg[j]));
+    moved = fmax(moved, fabs(f_avg[j] - plain.vals[5][j]));
+  }
+  CHECK(worst < 1e-6, "EMA by hand vs saved: %g", worst);
+  CHECK(moved > 1e-4, "the average equals the last weights (%g)", moved);
+  dt_demos_free(&ds);
+}
+
 static void test_eval_dmc(void) {
 #ifdef DT_HAVE_MUJOCO
   dtDmcDemoOpts o = dt_dmc_demo_default_opts();
@@ -392,4 +522,5 @@ static void test_eval_dmc(void) {
 }
 
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
-             TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_eval_dmc))
+             TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_lr_schedule_and_ema_decay),
+             TEST(test_ema_training), TEST(test_eval_dmc))
