@@ -321,6 +321,12 @@ typedef struct dtILEvalResult {
   double sd_score;         // standard deviation of the per-episode scores
 } dtILEvalResult;
 
+// Seed of a stochastic policy's draws during evaluation (diffusion noise, CVAE latents, random
+// initialisations, IBC samples; default 0). Each episode reseeds them from this and its env seed,
+// so a score depends neither on the training history nor on the episodes evaluated before it;
+// the policy's generators are restored afterwards.
+DTAPI void dt_il_policy_set_sample_seed(dtILPolicy* p, uint64_t seed);
+
 // Evaluate on Push-T from dt_pusht_reset_numpy(seed0 + i), i < episodes, max_steps each. The
 // policy's obs keys pick its observation: "state" (5-D), "agent_pos" (2-D) or both; an image
 // policy gets an H x W render (dt_pusht_render) of every step.

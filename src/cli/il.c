@@ -279,15 +279,24 @@ static FILE* open_eval_json(const char* dir, const dtILPolicy* p) {
   return f;
 }
 
+// eval.json of a Push-T evaluation; with n_ss > 1 sample seeds, r is their average and
+// scores[] the score of each
 static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult* r, uint32_t seed0,
-                      int max_steps) {
+                      int max_steps, unsigned long long ss0, int n_ss, const double* scores) {
   FILE* f = open_eval_json(dir, p);
   if (!f) return 1;
   fprintf(f,
           "\"episodes\": %d, \"seed0\": %u, \"max_steps\": %d, \"mean_score\": %.6f, "
-          "\"success_rate\": %.6f, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f}\n",
+          "\"success_rate\": %.6f, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f, "
+          "\"sample_seed0\": %llu, \"sample_seeds\": %d",
           r->episodes, seed0, max_steps, r->mean_score, r->success_rate, r->ms_per_call,
-          r->ms_per_action);
+          r->ms_per_action, ss0, n_ss);
+  if (n_ss > 1) {
+    fprintf(f, ", \"score_by_sample_seed\": [");
+    for (int i = 0; i < n_ss; i++) fprintf(f, "%s%.6f", i ? ", " : "", scores[i]);
+    fprintf(f, "]");
+  }
+  fprintf(f, "}\n");
   fclose(f);
   return 0;
 }
@@ -484,7 +493,7 @@ int cmd_il_train(int argc, char** argv) {
       fprintf(stderr, "difftop il-train: evaluation: %s\n", dt_last_error());
       rc = 1;
     } else {
-      write_eval(out, p, &r, 100000, 300);
+      write_eval(out, p, &r, 100000, 300, 0, 1, NULL);
       printf("Push-T: score %.4f, success %.3f over %d episodes (seeds 100000..), %.3f ms/action\n",
              r.mean_score, r.success_rate, r.episodes, r.ms_per_action);
     }
@@ -696,11 +705,34 @@ static int plot_objective(dtILPolicy* p, const char* out, uint32_t seed, double 
   return rc;
 }
 
+#define MAX_SAMPLE_SEEDS 100
+
+// Push-T evaluation with sample seeds ss0..ss0+n-1: scores[k] each, r their average
+static dtStatus eval_pusht_sample_seeds(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps,
+                                        unsigned long long ss0, int n, dtILEvalResult* r,
+                                        double* scores) {
+  dtILEvalResult sum;
+  memset(&sum, 0, sizeof sum);
+  for (int k = 0; k < n; k++) {
+    dt_il_policy_set_sample_seed(p, ss0 + (unsigned long long)k);
+    dtStatus st = dt_il_eval_pusht(p, episodes, seed0, max_steps, r, NULL);
+    if (st) return st;
+    scores[k] = r->mean_score;
+    sum.mean_score += r->mean_score / n;
+    sum.success_rate += r->success_rate / n;
+    sum.ms_per_call += r->ms_per_call / n;
+    sum.ms_per_action += r->ms_per_action / n;
+  }
+  sum.episodes = r->episodes;
+  *r = sum;
+  return DT_OK;
+}
+
 int cmd_il_eval(int argc, char** argv) {
   if (argc < 2 || has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help")) {
     fprintf(argc < 2 ? stderr : stdout,
             "usage: difftop il-eval RUN_DIR [--episodes 50] [--seed 100000] [--max-steps 300]\n"
-            "                       [--threads 1]\n"
+            "                       [--sample-seed 0] [--sample-seeds 1] [--threads 1]\n"
             "       difftop il-eval RUN_DIR --plot-objective FILE.png [--seed S] [--plot-window H]\n"
             "                       [--plot-action K]\n"
             "         (CVAE DiffTOP; G over action K of the chunk, default 0 = the first; H: half-width\n"
@@ -709,7 +741,11 @@ int cmd_il_eval(int argc, char** argv) {
             "Push-T score: episode-max reward averaged over episodes from the numpy seeds\n"
             "seed..seed+episodes-1 (diffusion_policy's test seeds), success = coverage > 0.95.\n"
             "DMC tasks (the run's config names the task): mean return over episodes from env seeds\n"
-            "seed.., next to the expert's return on the same episodes.\n");
+            "seed.., next to the expert's return on the same episodes.\n"
+            "--sample-seed: the draws of a stochastic policy (diffusion noise, CVAE latents, IBC\n"
+            "samples) in each episode come from (this, the episode's seed); il-train evaluates with 0.\n"
+            "--sample-seeds N (Push-T): evaluate with sample seeds S..S+N-1 and report each score,\n"
+            "their mean and sd (the sampling noise of a stochastic policy's score).\n");
     return argc < 2 ? 2 : 0;
   }
   const char* v;
@@ -717,9 +753,22 @@ int cmd_il_eval(int argc, char** argv) {
   int episodes = (v = opt_get(argc, argv, "--episodes")) ? atoi(v) : 50;
   uint32_t seed0 = (v = opt_get(argc, argv, "--seed")) ? (uint32_t)strtoul(v, NULL, 10) : 100000;
   int max_steps = (v = opt_get(argc, argv, "--max-steps")) ? atoi(v) : 300;
+  char* ss_end = NULL;
+  v = opt_get(argc, argv, "--sample-seed");
+  unsigned long long sample_seed = v ? strtoull(v, &ss_end, 10) : 0;
+  if (v && (!*v || *ss_end || *v == '-')) {
+    fprintf(stderr, "difftop il-eval: --sample-seed '%s' must be an integer >= 0\n", v);
+    return 2;
+  }
+  int n_ss = (v = opt_get(argc, argv, "--sample-seeds")) ? atoi(v) : 1;
+  if (n_ss < 1 || n_ss > MAX_SAMPLE_SEEDS) {
+    fprintf(stderr, "difftop il-eval: --sample-seeds '%s' must be an integer in [1, %d]\n", v, MAX_SAMPLE_SEEDS);
+    return 2;
+  }
   dtILPolicy* p = NULL;
   dtILEvalResult r;
   dtStatus st = dt_il_policy_load(argv[1], &p);
+  if (!st) dt_il_policy_set_sample_seed(p, sample_seed);
   const char* png = opt_get(argc, argv, "--plot-objective");
   if (!st && png) {
     const char* hw = opt_get(argc, argv, "--plot-window");
@@ -742,20 +791,35 @@ int cmd_il_eval(int argc, char** argv) {
     return rc;
   }
   if (!st && is_dmc_task(dt_il_policy_config(p)->task)) {
+    if (n_ss > 1) {
+      fprintf(stderr, "difftop il-eval: --sample-seeds applies to Push-T evaluations\n");
+      dt_il_policy_free(p);
+      return 2;
+    }
     int rc = eval_dmc_run(p, argv[1], episodes, seed0);
     dt_il_policy_free(p);
     return rc;
   }
-  if (!st) st = dt_il_eval_pusht(p, episodes, seed0, max_steps, &r, NULL);
+  double scores[MAX_SAMPLE_SEEDS];
+  if (!st) st = eval_pusht_sample_seeds(p, episodes, seed0, max_steps, sample_seed, n_ss, &r, scores);
   if (st) {
     fprintf(stderr, "difftop il-eval: %s\n", dt_last_error());
     dt_il_policy_free(p);
     return 1;
   }
-  write_eval(argv[1], p, &r, seed0, max_steps);
+  write_eval(argv[1], p, &r, seed0, max_steps, sample_seed, n_ss, scores);
   printf("%s: %s, score %.4f, success %.3f over %d episodes (seeds %u..), %.3f ms/action\n", argv[1],
          dt_il_kind_name(dt_il_policy_config(p)->kind), r.mean_score, r.success_rate, r.episodes,
          seed0, r.ms_per_action);
+  if (n_ss > 1) {
+    double sq = 0;
+    printf("  by sample seed (%llu..):", sample_seed);
+    for (int i = 0; i < n_ss; i++) {
+      printf(" %.4f", scores[i]);
+      sq += (scores[i] - r.mean_score) * (scores[i] - r.mean_score);
+    }
+    printf("; mean %.4f, sd %.4f\n", r.mean_score, sqrt(sq / (n_ss - 1)));
+  }
   dt_il_policy_free(p);
   return 0;
 }

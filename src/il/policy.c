@@ -48,6 +48,7 @@ struct dtILPolicy {
   dtParams ema;           // the moving average of ps (empty without c.ema)
   int64_t opt_step;       // optimiser updates so far
   int64_t total_steps;    // updates of the whole run (dt_il_train; 0 when unknown)
+  uint64_t sample_seed;   // evaluation: the seed of each episode's draws with the env seed
   dtTape* tape;
   dtTrajopt* solver;
   int solver_cap;
@@ -1364,6 +1365,25 @@ static dtStatus pusht_check_policy(const dtILPolicy* p) {
 }
 #endif
 
+void dt_il_policy_set_sample_seed(dtILPolicy* p, uint64_t seed) {
+  if (p) p->sample_seed = seed;
+}
+
+// reseed the draws of p and its base chain for the episode from env seed s
+static void episode_reseed(dtILPolicy* p, uint64_t s) {
+  uint64_t mix = (s + 1) * 0x9E3779B97F4A7C15ull ^ (p->sample_seed + 0x632BE59BD9B4E019ull);
+  for (dtILPolicy* q = p; q; q = q->base) dt_rng_seed(&q->rng, mix);
+}
+
+// the generators of p's base chain, saved (out) or restored (back) around an evaluation
+static void rng_chain(dtILPolicy* p, dtRng saved[4], int back) {
+  int k = 0;
+  for (dtILPolicy* q = p; q && k < 4; q = q->base, k++) {
+    if (back) q->rng = saved[k];
+    else saved[k] = q->rng;
+  }
+}
+
 dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_steps, dtILEvalResult* res, double* scores) {
 #ifndef DT_HAVE_CHIPMUNK
   (void)p, (void)episodes, (void)seed0, (void)max_steps, (void)res, (void)scores;
@@ -1381,7 +1401,10 @@ dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_s
   if (p->img_c && !imgs) st = dt_error(DT_ERR_NOMEM, "dt_il_eval_pusht: out of memory for the frames");
   double sum = 0, succ = 0, act_s = 0;
   long calls = 0;
+  dtRng saved[4];
+  rng_chain(p, saved, 0);
   for (int e = 0; e < episodes && !st; e++) {
+    episode_reseed(p, seed0 + (uint32_t)e);
     if ((st = dt_pusht_reset_numpy(sim, seed0 + (uint32_t)e))) break;
     if ((st = pusht_push_frame(p, sim, hist, imgs, 1))) break;
     double best = 0;
@@ -1405,6 +1428,7 @@ dtStatus dt_il_eval_pusht(dtILPolicy* p, int episodes, uint32_t seed0, int max_s
     sum += best;
     succ += done;
   }
+  rng_chain(p, saved, 1);
   free(imgs);
   dt_pusht_free(sim);
   if (st) return st;
@@ -1447,7 +1471,10 @@ static dtStatus eval_dmc(dtILPolicy* p, dtExpert* ex, const char* task, int ar, 
   }
   double act_s = 0;
   long calls = 0;
+  dtRng saved[4];
+  if (p) rng_chain(p, saved, 0);
   for (int e = 0; e < episodes && !st; e++) {
+    if (p) episode_reseed(p, seed0 + (uint64_t)e);
     float* obs = hist + (size_t)To * od;  // the env's newest observation
     if ((st = dt_env_reset(env, (int64_t)(seed0 + (uint64_t)e), obs))) break;
     for (int k = 0; k < To; k++) memcpy(hist + (size_t)k * od, obs, sizeof(float) * (size_t)od);
@@ -1469,6 +1496,7 @@ static dtStatus eval_dmc(dtILPolicy* p, dtExpert* ex, const char* task, int ar, 
     }
     rets[e] = ret;
   }
+  if (p) rng_chain(p, saved, 1);
   if (!st) {
     double sum = 0, sq = 0;
     for (int e = 0; e < episodes; e++) sum += rets[e];

@@ -472,6 +472,46 @@ static void test_ema_training(void) {
   dt_demos_free(&ds);
 }
 
+// evaluation reseeds a stochastic policy per episode: its score depends on the sample seed,
+// not on what the policy drew before
+static void test_eval_sample_seed(void) {
+#ifdef DT_HAVE_MUJOCO
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  o.episodes = 2;
+  dtDemoSet ds;
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &ds));
+  if (!ds.total) return;
+  dtILConfig c;
+  base_config(&c, "diffusion");
+  c.act_steps = 1;
+  c.pred_steps = 1;
+  dtILPolicy* p = NULL;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  if (!p) return;
+  int64_t idx[48];
+  for (int i = 0; i < 48; i++) idx[i] = i * 10;
+  double l;
+  for (int e = 0; e < 5; e++) CHECK_OK(dt_il_train_step(p, &ds, idx, 48, &l));
+  dtILEvalResult r;
+  double a[2], b[2], d[2];
+  CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, a));
+  float hist[2 * 6] = {0}, act[2];
+  for (int k = 0; k < 3; k++) CHECK_OK(dt_il_act(p, hist, act));  // draws in between
+  CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, b));
+  dt_il_policy_set_sample_seed(p, 7);
+  CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, d));
+  for (int e = 0; e < 2; e++) CHECK(a[e] == b[e], "episode %d: %g vs %g", e, a[e], b[e]);
+  CHECK(a[0] != d[0] || a[1] != d[1], "sample seed 7 drew the same returns");
+  // the second episode alone gets the same draws as when it came second
+  double one;
+  dt_il_policy_set_sample_seed(p, 0);
+  CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 1, 100001, &r, &one));
+  CHECK(one == a[1], "%g vs %g", one, a[1]);
+  dt_il_policy_free(p);
+  dt_demos_free(&ds);
+#endif
+}
+
 static void test_eval_dmc(void) {
 #ifdef DT_HAVE_MUJOCO
   dtDmcDemoOpts o = dt_dmc_demo_default_opts();
@@ -523,4 +563,4 @@ static void test_eval_dmc(void) {
 
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
              TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_lr_schedule_and_ema_decay),
-             TEST(test_ema_training), TEST(test_eval_dmc))
+             TEST(test_ema_training), TEST(test_eval_sample_seed), TEST(test_eval_dmc))
