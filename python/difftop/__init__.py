@@ -8,6 +8,8 @@
 The library is found through $DIFFTOP_LIB, then <repo>/build/libdifftop.so, then the system
 loader. Every non-zero C status is raised as a DifftopError subclass carrying dt_last_error().
 torch is needed only by difftop.torch and difftop.told; gymnasium is optional for difftop.envs.
+Trained imitation-learning policies (`difftop il-train` run directories) load with
+difftop.il.Policy.load(run_dir).
 """
 __version__ = "0.1.0.dev0"
 
@@ -18,6 +20,7 @@ from .errors import (DifftopError, ArgumentError, ShapeError, OutOfMemoryError, 
 from .core import (Params, MLP, Rng, Tape, RLConfig, Told, Agent, LatentPlan, Trajopt,
                    SolveResult, trajopt_options, options_dict, mlp_spec, spec_elu, spec_q,
                    set_num_threads, get_num_threads, f32_ptr)
+from . import il  # imitation-learning policies: difftop.il.Policy.load(run_dir)
 
 lib_path = _lib.path
 

@@ -144,6 +144,15 @@ class DtTold(ctypes.Structure):
                 ("cenc", DtConvNet), ("cqs1", DtConvNet), ("cqs2", DtConvNet)]
 
 
+# --- il.h -----------------------------------------------------------------------------------
+class DtILEvalResult(ctypes.Structure):
+    _fields_ = [("episodes", c_int), ("mean_score", c_double), ("success_rate", c_double),
+                ("ms_per_call", c_double), ("ms_per_action", c_double), ("sd_score", c_double)]
+
+
+# dtILConfig is never mirrored (large, and it grows): difftop.il reads a run's config.yaml and
+# handles dtILPolicy as an opaque pointer.
+
 # dtRLConfig is handled as an opaque block (filled by dt_rl_config_default, changed by key with
 # dt_rl_config_set, read back with dt_rl_config_dump), so its layout is never mirrored here.
 # The block is far larger than the struct (a few hundred bytes).
@@ -243,6 +252,22 @@ _PROTOS = {
     "dt_params_save": (c_int, [c_char_p, P(PT), c_int, P(c_char_p), c_int]),
     "dt_params_load": (c_int, [c_char_p, P(PT), c_int]),
     "dt_params_load_ex": (c_int, [c_char_p, P(PT), c_int, c_int]),
+    # il
+    "dt_il_have_hdf5": (c_int, []),
+    "dt_il_kind_name": (c_char_p, [c_int]),
+    "dt_il_policy_load": (c_int, [c_char_p, P(c_void_p)]),
+    "dt_il_policy_free": (None, [c_void_p]),
+    "dt_il_act": (c_int, [c_void_p, c_float_p, c_float_p]),
+    "dt_il_act_image": (c_int, [c_void_p, c_float_p, c_void_p, c_float_p]),
+    "dt_il_policy_image": (c_int, [c_void_p, c_int_p, c_int_p, c_int_p]),
+    "dt_il_policy_obs_keys": (c_char_p, [c_void_p]),
+    "dt_il_policy_set_sample_seed": (None, [c_void_p, c_uint64]),
+    "dt_il_eval_pusht": (c_int, [c_void_p, c_int, ctypes.c_uint32, c_int, P(DtILEvalResult),
+                                 c_double_p]),
+    "dt_il_eval_dmc": (c_int, [c_void_p, c_char_p, c_int, c_int, c_uint64, P(DtILEvalResult),
+                               c_double_p]),
+    "dt_il_eval_expert_dmc": (c_int, [c_char_p, c_int, c_int, c_uint64, P(DtILEvalResult),
+                                      c_double_p]),
 }
 
 

@@ -19,7 +19,7 @@ STRUCTS = {"DtRng": "dtRng", "DtTensor": "dtTensor", "DtTapeOpts": "dtTapeOpts",
            "DtObjective": "dtObjective", "DtLatentPlan": "dtLatentPlan",
            "DtTrajoptOpts": "dtTrajoptOpts", "DtTrajoptStats": "dtTrajoptStats",
            "DtEnvOpts": "dtEnvOpts", "DtSpace": "dtSpace", "DtStepInfo": "dtStepInfo",
-           "DtTold": "dtTold"}
+           "DtTold": "dtTold", "DtILEvalResult": "dtILEvalResult"}
 
 
 def test_struct_layouts_match_c(tmp_path):
