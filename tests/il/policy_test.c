@@ -472,26 +472,39 @@ static void test_ema_training(void) {
   dt_demos_free(&ds);
 }
 
+#ifdef DT_HAVE_MUJOCO
+// a policy of kind trained for `updates` steps on 2 expert demos of reacher-easy (into ds, with
+// its config in c; one action per call); NULL if that failed
+static dtILPolicy* reacher_policy(const char* kind, int updates, dtDemoSet* ds, dtILConfig* c) {
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  o.episodes = 2;
+  memset(ds, 0, sizeof *ds);
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, ds));
+  if (!ds->total) return NULL;
+  base_config(c, kind);
+  c->act_steps = 1;
+  if (!strcmp(kind, "diffusion")) c->pred_steps = 1;
+  dtILPolicy* p = NULL;
+  CHECK_OK(dt_il_policy_new(c, ds, &p));
+  int64_t idx[48];
+  for (int i = 0; i < 48; i++) idx[i] = i * 10;
+  double l;
+  for (int e = 0; p && e < updates; e++) CHECK_OK(dt_il_train_step(p, ds, idx, 48, &l));
+  return p;
+}
+#endif
+
 // evaluation reseeds a stochastic policy per episode: its score depends on the sample seed,
 // not on what the policy drew before
 static void test_eval_sample_seed(void) {
 #ifdef DT_HAVE_MUJOCO
-  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
-  o.episodes = 2;
   dtDemoSet ds;
-  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &ds));
-  if (!ds.total) return;
   dtILConfig c;
-  base_config(&c, "diffusion");
-  c.act_steps = 1;
-  c.pred_steps = 1;
-  dtILPolicy* p = NULL;
-  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
-  if (!p) return;
-  int64_t idx[48];
-  for (int i = 0; i < 48; i++) idx[i] = i * 10;
-  double l;
-  for (int e = 0; e < 5; e++) CHECK_OK(dt_il_train_step(p, &ds, idx, 48, &l));
+  dtILPolicy* p = reacher_policy("diffusion", 5, &ds, &c);
+  if (!p) {
+    dt_demos_free(&ds);
+    return;
+  }
   dtILEvalResult r;
   double a[2], b[2], d[2];
   CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, a));
@@ -514,20 +527,13 @@ static void test_eval_sample_seed(void) {
 
 static void test_eval_dmc(void) {
 #ifdef DT_HAVE_MUJOCO
-  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
-  o.episodes = 2;
   dtDemoSet ds;
-  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &ds));
-  if (!ds.total) return;
   dtILConfig c;
-  base_config(&c, "bc");
-  c.act_steps = 1;
-  dtILPolicy* p = NULL;
-  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
-  int64_t idx[48];
-  for (int i = 0; i < 48; i++) idx[i] = i * 10;
-  double l;
-  for (int e = 0; e < 20; e++) CHECK_OK(dt_il_train_step(p, &ds, idx, 48, &l));
+  dtILPolicy* p = reacher_policy("bc", 20, &ds, &c);
+  if (!p) {
+    dt_demos_free(&ds);
+    return;
+  }
   dtILEvalResult r, ex;
   double rets[2];
   CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, rets));
