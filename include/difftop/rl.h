@@ -79,6 +79,8 @@ typedef struct dtRLConfig {
                             // step, its last step from the pi rollout (0: the pi rollout)
   int explore;              // 1: while training, add N(0, s^2) to the trajectory optimizer's
                             // executed action, s = TD-MPC's std schedule (0: official, none)
+  int mppi_init;            // 1: start the solver from the MPPI elite TD-MPC would execute (its
+                            // 25 pi trajectories included) instead of the pi rollout (0: official)
   // ablations
   int no_backward;          // solve without differentiating (paper App. B.1)
   int no_pi_init;           // zero initialisation instead of the pi rollout

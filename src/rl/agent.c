@@ -181,7 +181,7 @@ static dtStatus get_solver(dtAgent* a, int h, int batched, dtTrajopt** out) {
   return st;
 }
 
-// trajectory optimization from a pi-rollout start (or zeros); executes the best iterate, plus
+// trajectory optimization from a pi-rollout start (or zeros, or an MPPI elite); executes the best iterate, plus
 // the std schedule's Gaussian noise while training with explore = 1
 static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, int eval, float* action) {
   const dtRLConfig* c = &a->cfg;
@@ -192,6 +192,11 @@ static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, 
   if (st) return st;
   if (c->no_pi_init) {
     memset(a->a_init, 0, (size_t)n * sizeof(float));
+  } else if (c->mppi_init) {
+    // sampling-based search first: the solver refines the MPPI elite TD-MPC would execute
+    int elite;
+    if ((st = dt_agent_mppi_plan(a, obs, h, step, t0, &elite))) return st;
+    dt_agent_mppi_sequence(a, elite, h, a->a_init);
   } else {
     dt_tape_reset(a->tape);
     st = dt_latent_pi_rollout(&a->plans[h], a->tape, 1, obs, c->init_std, 0.3f, &a->rng, a->a_init);

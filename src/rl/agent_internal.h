@@ -82,6 +82,14 @@ dtStatus dt_agent_pi_update(dtAgent* a, const float* zdet, dtUpdateInfo* info);
 dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
                        float* action);
 
+// MPPI's iterations over horizon H (mean and std in the agent, warm-started from the previous
+// call unless t0); *elite is the index of the sequence drawn from the elites by their scores.
+dtStatus dt_agent_mppi_plan(dtAgent* a, const float* obs, int H, int64_t step, int t0,
+                            int* elite);
+
+// The H actions [H, A] of MPPI sample `elite` from the last dt_agent_mppi_plan.
+void dt_agent_mppi_sequence(const dtAgent* a, int elite, int H, float* seq);
+
 // Horizon of the planner at agent step `step` (linear schedule, floored).
 int dt_agent_horizon(const dtRLConfig* c, int64_t step);
 

@@ -79,7 +79,7 @@ static const key_t_ keys[] = {
     K(backward_mode, K_BACKWARD), K(backward_num_iterations, K_INT),
     K(grad_clip_norm_a, K_FLOAT), K(pg_coef, K_FLOAT), K(pg_mode, K_PGMODE),
     K(pg_every, K_INT), K(pg_batch, K_INT), K(init_std, K_FLOAT), K(lm_project, K_INT), K(shift_init, K_INT),
-    K(explore, K_INT),
+    K(explore, K_INT), K(mppi_init, K_INT),
     K(no_backward, K_INT),
     K(no_pi_init, K_INT), K(no_reward_loss, K_INT), K(no_dynamics_loss, K_INT),
     K(threads, K_INT), K(progress, K_INT),

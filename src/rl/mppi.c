@@ -74,12 +74,11 @@ static dtStatus estimate_values(dtAgent* a, dtTape* t, const float* z0, int N, i
   return st;
 }
 
-dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
-                       float* action) {
+dtStatus dt_agent_mppi_plan(dtAgent* a, const float* obs, int H, int64_t step, int t0,
+                            int* elite) {
   const dtRLConfig* c = &a->cfg;
   dtTape* t = a->tape;
   int A = a->A, Z = a->model.latent_dim;
-  int H = dt_agent_horizon(c, step);
   int npi = (int)(c->mixture_coef * c->num_samples);
   int N = c->num_samples + npi, E = c->num_elites < N ? c->num_elites : N;
   dt_tape_reset(t);
@@ -161,7 +160,7 @@ dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int e
         std[h * A + j] = s;
       }
   }
-  // pick one elite by its score; exploration noise in training (not re-clipped, as TD-MPC)
+  // pick one elite by its score
   double u = dt_rng_uniform(&a->rng), acc = 0;
   int pick = E - 1;
   for (int e = 0; e < E; e++) {
@@ -171,11 +170,29 @@ dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int e
       break;
     }
   }
-  for (int j = 0; j < A; j++) {
-    float v = a->mppi_actions[(size_t)a->mppi_order[pick] * A + j];
-    if (!eval) v += std[j] * dt_rng_normal(&a->rng);
-    action[j] = v;
-  }
+  *elite = a->mppi_order[pick];
   a->mppi_prev_h = H;
   return DT_OK;
+}
+
+dtStatus dt_agent_mppi(dtAgent* a, const float* obs, int64_t step, int t0, int eval,
+                       float* action) {
+  int A = a->A, elite;
+  dtStatus st = dt_agent_mppi_plan(a, obs, dt_agent_horizon(&a->cfg, step), step, t0, &elite);
+  if (st) return st;
+  // the elite's first action; exploration noise in training (not re-clipped, as TD-MPC)
+  for (int j = 0; j < A; j++) {
+    float v = a->mppi_actions[(size_t)elite * A + j];
+    if (!eval) v += a->mppi_std[j] * dt_rng_normal(&a->rng);
+    action[j] = v;
+  }
+  return DT_OK;
+}
+
+void dt_agent_mppi_sequence(const dtAgent* a, int elite, int H, float* seq) {
+  const dtRLConfig* c = &a->cfg;
+  int A = a->A, N = c->num_samples + (int)(c->mixture_coef * c->num_samples);
+  for (int h = 0; h < H; h++)
+    memcpy(seq + (size_t)h * A, a->mppi_actions + ((size_t)h * N + elite) * A,
+           (size_t)A * sizeof(float));
 }

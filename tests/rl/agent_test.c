@@ -166,6 +166,61 @@ static void test_shift_init_warm_start(void) {
   }
 }
 
+// mppi_init: the solver starts from the MPPI elite a twin agent's MPPI draws (the same
+// generator state), executes a plan at least as good as that start, and still gets a policy
+// gradient; without the option the start is the pi rollout
+static void test_mppi_init(void) {
+  float obs[S] = {0.1f, -0.2f, 0.3f, 0.0f, 0.5f}, act[A], seq[16];
+  int64_t step = 1000;
+  for (int mi = 0; mi <= 1; mi++) {
+    dtRLConfig c;
+    small_config(&c, DT_ALGO_DIFFTOP);
+    c.mppi_init = mi;
+    dtRng rng;
+    dt_rng_seed(&rng, 6);
+    dtReplay* r = synthetic_replay(&c, &rng);
+    dt_rng_seed(&rng, 6);
+    dtReplay* r2 = synthetic_replay(&c, &rng);  // own priorities: the same samples as r
+    dtAgent *a = NULL, *twin = NULL;
+    CHECK_OK(dt_agent_new(&c, S, A, &a));
+    CHECK_OK(dt_agent_new(&c, S, A, &twin));
+    if (!a || !twin) return;
+    dtUpdateInfo info;
+    for (int i = 0; i < 50; i++) {  // non-zero reward and values, identical in both
+      CHECK_OK(dt_agent_update(a, r, i, &info));
+      CHECK_OK(dt_agent_update(twin, r2, i, &info));
+    }
+    int h = dt_agent_horizon(&c, step), n = h * A, elite = -1;
+    CHECK_OK(dt_agent_act(a, obs, step, 1, 0, act));
+    CHECK_OK(dt_agent_mppi_plan(twin, obs, h, step, 1, &elite));
+    CHECK(elite >= 0);
+    dt_agent_mppi_sequence(twin, elite, h, seq);
+    int same = !memcmp(a->a_init, seq, (size_t)n * sizeof(float));
+    CHECK(same == mi, "mppi_init=%d: the start %s the MPPI elite", mi, same ? "is" : "is not");
+    float gnorm = 0, g_init, g_best;
+    CHECK_OK(dt_agent_pg_accumulate(a, obs));
+    // the executed plan is the best iterate, never worse than the start (evaluated after the
+    // backward: an evaluation replaces the solve's saved state)
+    CHECK_OK(dt_trajopt_eval(a->solvers[h], 1, obs, a->a_init, &g_init, NULL));
+    CHECK_OK(dt_trajopt_eval(a->solvers[h], 1, obs, a->a_best, &g_best, NULL));
+    CHECK(g_best >= g_init, "best %g below the start %g", g_best, g_init);
+    // more states of the episode (a single one may end with its first action on the box,
+    // where the projected solve's derivative is zero)
+    for (int t = 1; t < 10; t++) {
+      float o[S];
+      dt_rng_fill_normal(&rng, o, S, 0, 1);
+      CHECK_OK(dt_agent_act(a, o, step, 0, 0, act));
+      CHECK_OK(dt_agent_pg_accumulate(a, o));
+    }
+    CHECK_OK(dt_agent_pg_step(a, &gnorm));
+    CHECK(gnorm > 0 && isfinite(gnorm), "policy-gradient norm %g", gnorm);
+    dt_agent_free(a);
+    dt_agent_free(twin);
+    dt_replay_free(r);
+    dt_replay_free(r2);
+  }
+}
+
 static void test_bad_observation(void) {
   dtRLConfig c;
   small_config(&c, DT_ALGO_DIFFTOP);
@@ -228,7 +283,8 @@ static void test_resume_is_exact(void) {
 #endif
 
 DT_TEST_MAIN("rl/agent", TEST(test_planner_schedule), TEST(test_updates_reduce_the_loss),
-             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_explore_noise), TEST(test_bad_observation)
+             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_explore_noise), TEST(test_mppi_init),
+             TEST(test_bad_observation)
 #ifdef DT_HAVE_MUJOCO
              , TEST(test_resume_is_exact)
 #endif
