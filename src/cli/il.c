@@ -301,9 +301,12 @@ static int write_eval(const char* dir, const dtILPolicy* p, const dtILEvalResult
   return 0;
 }
 
-// eval.json of a DMC evaluation: the policy's returns and the expert's on the same episodes
+// eval.json of a DMC evaluation: the policy's returns and the expert's on the same episodes;
+// with n_ss > 1 sample seeds, returns holds n_ss runs of the episodes (sample seed by sample
+// seed), r their pooled mean and sd, by_ss the mean return of each sample seed
 static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalResult* r,
-                          const double* rets, const dtILEvalResult* ex, uint64_t seed0) {
+                          const double* rets, const dtILEvalResult* ex, uint64_t seed0,
+                          unsigned long long ss0, int n_ss, const double* by_ss) {
   FILE* f = open_eval_json(dir, p);
   if (!f) return 1;
   const dtILConfig* c = dt_il_policy_config(p);
@@ -314,32 +317,64 @@ static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalRe
           "\"success_rate\": null, \"ms_per_call\": %.4f, \"ms_per_action\": %.4f, \"returns\": [",
           c->task, c->action_repeat, c->obs_steps, c->act_steps, r->episodes, (unsigned long long)seed0,
           r->mean_score, r->mean_score, r->sd_score, ex->mean_score, r->ms_per_call, r->ms_per_action);
-  for (int i = 0; i < r->episodes; i++) fprintf(f, "%s%.3f", i ? ", " : "", rets[i]);
-  fprintf(f, "]}\n");
+  for (int i = 0; i < r->episodes * n_ss; i++) fprintf(f, "%s%.3f", i ? ", " : "", rets[i]);
+  fprintf(f, "], \"sample_seed0\": %llu, \"sample_seeds\": %d", ss0, n_ss);
+  if (n_ss > 1) {
+    fprintf(f, ", \"return_by_sample_seed\": [");
+    for (int i = 0; i < n_ss; i++) fprintf(f, "%s%.6f", i ? ", " : "", by_ss[i]);
+    fprintf(f, "]");
+  }
+  fprintf(f, "}\n");
   fclose(f);
   return 0;
 }
 
 static int is_dmc_task(const char* task) { return task[0] && strcmp(task, "pusht"); }
 
-// evaluate on the policy's DMC task, compare with the expert, write eval.json
-static int eval_dmc_run(dtILPolicy* p, const char* dir, int episodes, uint64_t seed0) {
+// evaluate on the policy's DMC task with sample seeds ss0..ss0+n_ss-1 (the same env seeds
+// for each), compare with the expert, write eval.json
+static int eval_dmc_run(dtILPolicy* p, const char* dir, int episodes, uint64_t seed0,
+                        unsigned long long ss0, int n_ss) {
   const dtILConfig* c = dt_il_policy_config(p);
-  double* rets = malloc(sizeof(double) * (size_t)episodes);
-  dtILEvalResult r, ex;
-  dtStatus st = rets ? DT_OK : DT_ERR_NOMEM;
-  if (!st) st = dt_il_eval_dmc(p, c->task, c->action_repeat, episodes, seed0, &r, rets);
+  double* rets = malloc(sizeof(double) * (size_t)episodes * (size_t)n_ss);
+  double* by_ss = malloc(sizeof(double) * (size_t)n_ss);
+  dtILEvalResult r, ex, sum;
+  memset(&sum, 0, sizeof sum);
+  dtStatus st = rets && by_ss ? DT_OK : DT_ERR_NOMEM;
+  for (int k = 0; k < n_ss && !st; k++) {
+    dt_il_policy_set_sample_seed(p, ss0 + (unsigned long long)k);
+    st = dt_il_eval_dmc(p, c->task, c->action_repeat, episodes, seed0, &r, rets + (size_t)k * episodes);
+    by_ss[k] = r.mean_score;
+    sum.mean_score += r.mean_score / n_ss;
+    sum.ms_per_call += r.ms_per_call / n_ss;
+    sum.ms_per_action += r.ms_per_action / n_ss;
+  }
   if (!st) st = dt_il_eval_expert_dmc(c->task, c->action_repeat, episodes, seed0, &ex, NULL);
   if (st) {
     fprintf(stderr, "difftop: evaluation on %s: %s\n", c->task, dt_last_error());
-    free(rets);
+    free(rets), free(by_ss);
     return 1;
   }
-  write_eval_dmc(dir, p, &r, rets, &ex, seed0);
+  // the sd over all n_ss x episodes returns
+  double sq = 0;
+  for (int i = 0; i < episodes * n_ss; i++) sq += (rets[i] - sum.mean_score) * (rets[i] - sum.mean_score);
+  sum.sd_score = episodes * n_ss > 1 ? sqrt(sq / (episodes * n_ss - 1)) : 0;
+  sum.episodes = episodes;
+  sum.success_rate = -1;
+  write_eval_dmc(dir, p, &sum, rets, &ex, seed0, ss0, n_ss, by_ss);
   printf("%s: %s, return %.1f ± %.1f over %d episodes (env seeds %llu..), expert %.1f, %.3f ms/action\n",
-         c->task, dt_il_kind_name(c->kind), r.mean_score, r.sd_score, r.episodes,
-         (unsigned long long)seed0, ex.mean_score, r.ms_per_action);
-  free(rets);
+         c->task, dt_il_kind_name(c->kind), sum.mean_score, sum.sd_score, episodes * n_ss,
+         (unsigned long long)seed0, ex.mean_score, sum.ms_per_action);
+  if (n_ss > 1) {
+    double sq2 = 0;
+    printf("  by sample seed (%llu..):", ss0);
+    for (int k = 0; k < n_ss; k++) {
+      printf(" %.1f", by_ss[k]);
+      sq2 += (by_ss[k] - sum.mean_score) * (by_ss[k] - sum.mean_score);
+    }
+    printf("; mean %.1f, sd %.1f\n", sum.mean_score, sqrt(sq2 / (n_ss - 1)));
+  }
+  free(rets), free(by_ss);
   return 0;
 }
 
@@ -485,7 +520,7 @@ int cmd_il_train(int argc, char** argv) {
   int ne = evn ? atoi(evn) : 50;
   int rc = 0;
   if (ne > 0 && is_dmc_task(c.task)) {
-    rc = eval_dmc_run(p, out, ne, eseed ? strtoull(eseed, NULL, 10) : 100000);
+    rc = eval_dmc_run(p, out, ne, eseed ? strtoull(eseed, NULL, 10) : 100000, 0, 1);
   } else if (ne > 0) {
     dtILEvalResult r;
     st = dt_il_eval_pusht(p, ne, 100000, 300, &r, NULL);
@@ -744,8 +779,9 @@ int cmd_il_eval(int argc, char** argv) {
             "seed.., next to the expert's return on the same episodes.\n"
             "--sample-seed: the draws of a stochastic policy (diffusion noise, CVAE latents, IBC\n"
             "samples) in each episode come from (this, the episode's seed); il-train evaluates with 0.\n"
-            "--sample-seeds N (Push-T): evaluate with sample seeds S..S+N-1 and report each score,\n"
-            "their mean and sd (the sampling noise of a stochastic policy's score).\n");
+            "--sample-seeds N: evaluate with sample seeds S..S+N-1 (the same env seeds each time)\n"
+            "and report each score (DMC: mean return), their mean and sd (the sampling noise of a\n"
+            "stochastic policy's score).\n");
     return argc < 2 ? 2 : 0;
   }
   const char* v;
@@ -791,12 +827,7 @@ int cmd_il_eval(int argc, char** argv) {
     return rc;
   }
   if (!st && is_dmc_task(dt_il_policy_config(p)->task)) {
-    if (n_ss > 1) {
-      fprintf(stderr, "difftop il-eval: --sample-seeds applies to Push-T evaluations\n");
-      dt_il_policy_free(p);
-      return 2;
-    }
-    int rc = eval_dmc_run(p, argv[1], episodes, seed0);
+    int rc = eval_dmc_run(p, argv[1], episodes, seed0, sample_seed, n_ss);
     dt_il_policy_free(p);
     return rc;
   }

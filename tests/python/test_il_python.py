@@ -250,3 +250,27 @@ def test_dmc_policy(tmp_path):
             p.eval_pusht(episodes=1)
     ex = difftop.il.eval_expert_dmc("cartpole-swingup", 8, episodes=2)
     assert abs(ex.mean_score - ref["expert_return"]) <= 1e-6
+
+
+def test_dmc_sample_seeds(tmp_path):
+    """il-eval --sample-seeds N on a DMC task: each sample seed's mean return equals a separate
+    --sample-seed k evaluation, the reported score is their mean, and a diffusion policy's
+    draws differ between sample seeds."""
+    _need("cartpole-swingup")
+    _cli("demos", "--task", "cartpole-swingup", "--episodes", 2, "--seed", 0, "--out", "C.hdf5",
+         cwd=tmp_path)
+    _cli("il-train", "--demos", "C.hdf5", "--policy", "diffusion", "--seed", 1, "--epochs", 2,
+         "--eval-episodes", 0, "--out", "run", "hidden=32", cwd=tmp_path)
+    _cli("il-eval", "run", "--episodes", 2, "--sample-seed", 3, "--sample-seeds", 3, cwd=tmp_path)
+    multi = _eval_json(tmp_path / "run")
+    by = multi["return_by_sample_seed"]
+    assert multi["sample_seed0"] == 3 and multi["sample_seeds"] == 3 and len(by) == 3
+    assert len(multi["returns"]) == 3 * 2
+    assert multi["mean_score"] == pytest.approx(sum(by) / 3, abs=1e-5)
+    for k in range(3):
+        _cli("il-eval", "run", "--episodes", 2, "--sample-seed", 3 + k, cwd=tmp_path)
+        one = _eval_json(tmp_path / "run")
+        assert one["sample_seeds"] == 1 and "return_by_sample_seed" not in one
+        assert one["mean_score"] == pytest.approx(by[k], abs=1e-5)
+        assert one["returns"] == pytest.approx(multi["returns"][2 * k:2 * k + 2], abs=1e-9)
+    assert max(by) - min(by) > 1e-3, f"three sample seeds drew the same returns {by}"
