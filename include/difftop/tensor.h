@@ -133,7 +133,7 @@ typedef enum dtOp {
   DT_OP_LEAF = 0,
   DT_OP_LINEAR,     // y = x W^T + b        x [.., in], W [out, in], b [out] or NULL
   DT_OP_MATMUL,     // y = a b              a [m, k], b [k, n]
-  DT_OP_ADD,        // y = a + b            b same shape, scalar, row or column broadcast
+  DT_OP_ADD,        // y = a + b            b same shape, scalar, row, column or middle broadcast
   DT_OP_SUB,        // y = a - b
   DT_OP_MUL,        // y = a * b
   DT_OP_DIV,        // y = a / b
@@ -151,6 +151,8 @@ typedef enum dtOp {
   DT_OP_CUSTOM,     // a user function with derivative callbacks (dtScalarFn)
   DT_OP_LNORM,      // (x - mean) / sqrt(var + eps) over the last axis (LayerNorm's core)
   DT_OP_CONV2D,     // y = conv2d(x, W) + b  x [B,C,H,W], W [O,C,k,k], no padding (conv.c)
+  DT_OP_CONV1D,     // y = conv1d(x, W) + b  x [B,C,L], W [O,C,k], stride, padding (conv1d.c)
+  DT_OP_CONVT1D,    // y = conv_transpose1d(x, W) + b  x [B,C,L], W [C,O,k] (conv1d.c)
   DT_OP_COUNT
 } dtOp;
 
@@ -179,7 +181,9 @@ DTAPI dtTensor* dt_linear(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b);
 // y = a b for 2-D a [m,k] and b [k,n].
 DTAPI dtTensor* dt_matmul(dtTape* t, dtTensor* a, dtTensor* b);
 
-// Elementwise a + b (b: same shape, scalar, trailing-dims row or leading-dims column).
+// Elementwise a + b (b: same shape, scalar, trailing-dims row, leading-dims column, or, as in
+// numpy, extents right-aligned with a's that end in ones: b [C, 1] or [B, C, 1] against
+// a [B, C, L] repeats b over L and the missing leading extents). The first that fits applies.
 DTAPI dtTensor* dt_add(dtTape* t, dtTensor* a, dtTensor* b);
 
 // Elementwise a - b, broadcasting b as in dt_add.
@@ -278,6 +282,32 @@ DTAPI dtTensor* dt_conv2d(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b, int 
 
 // Output extent of a convolution without padding (0 if the kernel does not fit).
 DTAPI int dt_conv2d_out_size(int in, int k, int stride);
+
+// 1-D convolution as torch.nn.Conv1d: x [B, C, L], W [O, C, k], b [O] or NULL, stride >= 1 and
+// pad >= 0 zeros at both ends; y [B, O, (L + 2 pad - k) / stride + 1]. Bilinear in (x, W) with
+// tangents and second-order adjoints like dt_linear.
+DTAPI dtTensor* dt_conv1d(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b, int stride, int pad);
+
+// 1-D transposed convolution as torch.nn.ConvTranspose1d (output_padding 0): x [B, C, L],
+// W [C, O, k] (torch's layout), b [O] or NULL; y [B, O, (L - 1) stride - 2 pad + k]. The
+// adjoint of dt_conv1d in x; tangents and second-order adjoints as dt_conv1d.
+DTAPI dtTensor* dt_conv_transpose1d(dtTape* t, dtTensor* x, dtTensor* W, dtTensor* b,
+                                    int stride, int pad);
+
+// Output length of dt_conv1d (0 if the padded input is shorter than the kernel).
+DTAPI int dt_conv1d_out_size(int in, int k, int stride, int pad);
+
+// Output length of dt_conv_transpose1d (0 if it would be empty).
+DTAPI int dt_conv_transpose1d_out_size(int in, int k, int stride, int pad);
+
+// Group normalisation as torch.nn.GroupNorm: x [B, C, ...] normalised over each of `groups`
+// groups of C / groups channels (all positions, biased variance), then gain [C] and bias [C]
+// (either may be NULL) per channel. Composed from dt_normalize and broadcast ops.
+DTAPI dtTensor* dt_groupnorm(dtTape* t, dtTensor* x, int groups, dtTensor* gain,
+                             dtTensor* bias, float eps);
+
+// Mish, x tanh(softplus(x)) (composed from dt_softplus, dt_tanh and dt_mul).
+DTAPI dtTensor* dt_mish(dtTape* t, dtTensor* x);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).
 DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, float eps);

@@ -360,7 +360,10 @@ dtTensor* dt_matmul(dtTape* t, dtTensor* a, dtTensor* b) {
 //---------------------------------------------------------------------------------------------
 // binary elementwise ops with broadcasting of b: ip[0] = mode, ip[1] = repeat
 
-enum { BC_SAME = 0, BC_SCALAR, BC_ROW, BC_COL };
+// BC_MID: b's extents, right-aligned against a's, end in ones (numpy broadcasting of b
+// [.., C, 1] against a [B, C, L]): outer = the leading extents of a that b lacks, ip[1] = inner
+// = the product of a's extents where b has its trailing ones
+enum { BC_SAME = 0, BC_SCALAR, BC_ROW, BC_COL, BC_MID };
 
 // index of b used for element i of a
 static inline int64_t bidx(const dtTensor* y, int64_t i) {
@@ -368,6 +371,7 @@ static inline int64_t bidx(const dtTensor* y, int64_t i) {
     case BC_SAME: return i;
     case BC_SCALAR: return 0;
     case BC_ROW: return i % y->src[1]->size;
+    case BC_MID: return (i / y->ip[1]) % y->src[1]->size;
     default: return i / y->ip[1];
   }
 }
@@ -397,6 +401,16 @@ static inline int64_t bidx(const dtTensor* y, int64_t i) {
             BODY                                                                       \
           }                                                                            \
         break;                                                                         \
+      case BC_MID: {                                                                   \
+        int64_t rep_ = (y)->ip[1], outer_ = n_ / (nb_ * rep_);                         \
+        for (int64_t o_ = 0; o_ < outer_; o_++)                                        \
+          for (int64_t j = 0; j < nb_; j++)                                            \
+            for (int64_t k_ = 0; k_ < rep_; k_++) {                                    \
+              int64_t i = (o_ * nb_ + j) * rep_ + k_;                                  \
+              BODY                                                                     \
+            }                                                                          \
+        break;                                                                         \
+      }                                                                                \
       default: {                                                                       \
         int64_t rep_ = (y)->ip[1];                                                     \
         for (int64_t j = 0; j < nb_; j++)                                              \
@@ -408,6 +422,19 @@ static inline int64_t bidx(const dtTensor* y, int64_t i) {
     }                                                                                  \
   } while (0)
 
+// BC_MID's inner extent: b right-aligned against a, its k >= 1 trailing ones over a's last k
+// extents (their product) and its other extents equal to a's; 0 when b is not of that form
+static int64_t mid_inner(const dtTensor* a, const dtTensor* b) {
+  int k = 0;
+  while (k < b->ndim && b->shape[b->ndim - 1 - k] == 1) k++;
+  if (k == 0 || k == b->ndim || b->ndim > a->ndim) return 0;
+  int off = a->ndim - b->ndim;
+  if (memcmp(a->shape + off, b->shape, sizeof(int) * (size_t)(b->ndim - k)) != 0) return 0;
+  int64_t inner = 1;
+  for (int d = a->ndim - k; d < a->ndim; d++) inner *= a->shape[d];
+  return inner;
+}
+
 // decide how b broadcasts against a; -1 if it does not
 static int broadcast_mode(const dtTensor* a, const dtTensor* b) {
   if (a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0)
@@ -418,7 +445,7 @@ static int broadcast_mode(const dtTensor* a, const dtTensor* b) {
     if (memcmp(a->shape + off, b->shape, sizeof(int) * (size_t)b->ndim) == 0) return BC_ROW;
     if (memcmp(a->shape, b->shape, sizeof(int) * (size_t)b->ndim) == 0) return BC_COL;
   }
-  return -1;
+  return mid_inner(a, b) > 0 ? BC_MID : -1;
 }
 
 static dtTensor* binary(dtTape* t, int op, dtTensor* a, dtTensor* b) {
@@ -439,7 +466,7 @@ static dtTensor* binary(dtTape* t, int op, dtTensor* a, dtTensor* b) {
   dtTensor* y = new_node(t, op, a->ndim, a->shape, a, b, NULL);
   if (!y) return NULL;
   y->ip[0] = mode;
-  y->ip[1] = mode == BC_COL ? (int)(a->size / b->size) : 1;
+  y->ip[1] = mode == BC_COL ? (int)(a->size / b->size) : mode == BC_MID ? (int)mid_inner(a, b) : 1;
   return finish(t, y);
 }
 
@@ -1365,6 +1392,52 @@ dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* bias, f
   return y;
 }
 
+// gain or bias of group norm: [C], viewed as [C, 1, ..] so that it broadcasts over the
+// positions of x [B, C, ..] (BC_MID; BC_ROW for x [B, C])
+static dtTensor* channel_view(dtTape* t, dtTensor* p, const dtTensor* x) {
+  int shape[DT_MAX_DIMS] = {x->shape[1], 1, 1, 1};
+  return dt_reshape(t, p, x->ndim - 1, shape);
+}
+
+static int groupnorm_check(dtTape* t, dtTensor* x, int groups, dtTensor* gain, dtTensor* bias,
+                           float eps) {
+  if (!check_inputs(t, "groupnorm", x, NULL)) return 0;
+  char lb_x[64], s1[64];
+  int C = x->ndim >= 2 ? x->shape[1] : 0;
+  if (x->ndim < 2 || groups < 1 || C % groups != 0 || !(eps >= 0)) {
+    dt_tape_fail(t, DT_ERR_ARG, "dt_groupnorm: %s %s (want [B, C, ..]) cannot be split into %d "
+                 "groups of channels (or eps %g < 0)", LABEL(x), dt_shape_str(x, s1, sizeof s1),
+                 groups, (double)eps);
+    return 0;
+  }
+  dtTensor* ps[2] = {gain, bias};
+  for (int i = 0; i < 2; i++) {
+    if (!ps[i] || (ps[i]->ndim == 1 && ps[i]->shape[0] == C)) continue;
+    char lb_p[64], s2[64];
+    dtTensor* p = ps[i];
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_groupnorm: %s %s %s does not fit %d channels of %s",
+                 i ? "bias" : "gain", LABEL(p), dt_shape_str(p, s2, sizeof s2), C, LABEL(x));
+    return 0;
+  }
+  return 1;
+}
+
+dtTensor* dt_groupnorm(dtTape* t, dtTensor* x, int groups, dtTensor* gain, dtTensor* bias,
+                       float eps) {
+  if (!groupnorm_check(t, x, groups, gain, bias, eps)) return NULL;
+  int B = x->shape[0];
+  int rows[3] = {B, groups, (int)(x->size / ((int64_t)B * groups))};
+  dtTensor* y = dt_reshape(t, x, 3, rows);
+  y = dt_reshape(t, dt_normalize(t, y, eps), x->ndim, x->shape);
+  if (gain) y = dt_mul(t, y, channel_view(t, gain, x));
+  if (bias) y = dt_add(t, y, channel_view(t, bias, x));
+  return y;
+}
+
+dtTensor* dt_mish(dtTape* t, dtTensor* x) {
+  return dt_mul(t, x, dt_tanh(t, dt_softplus(t, x)));
+}
+
 dtTensor* dt_mse(dtTape* t, dtTensor* a, dtTensor* b) {
   return dt_mean(t, dt_square(t, dt_sub(t, a, b)), DT_AXIS_ALL);
 }
@@ -1397,6 +1470,8 @@ const dtOpDef dt_op_table[DT_OP_COUNT] = {
     [DT_OP_CUSTOM] = {"custom", custom_forward, custom_backward},
     [DT_OP_LNORM] = {"normalize", lnorm_forward, lnorm_backward},
     [DT_OP_CONV2D] = {"conv2d", dt_conv2d_forward, dt_conv2d_backward},
+    [DT_OP_CONV1D] = {"conv1d", dt_conv1d_forward, dt_conv1d_backward},
+    [DT_OP_CONVT1D] = {"conv_transpose1d", dt_convt1d_forward, dt_convt1d_backward},
 };
 
 const char* dt_op_name(int op) {

@@ -66,6 +66,12 @@ int dt_claim_grad(dtTape* t, dtTensor* x);
 void dt_conv2d_forward(dtTape* t, dtTensor* y);
 void dt_conv2d_backward(dtTape* t, dtTensor* y);
 
+// The conv1d and conv_transpose1d ops' table entries (tensor/conv1d.c).
+void dt_conv1d_forward(dtTape* t, dtTensor* y);
+void dt_conv1d_backward(dtTape* t, dtTensor* y);
+void dt_convt1d_forward(dtTape* t, dtTensor* y);
+void dt_convt1d_backward(dtTape* t, dtTensor* y);
+
 // Let Linear layers skip the first-order gradient of their parameters on second-order passes
 // (on = 1): only the adjoint tangents (gdot) are accumulated. A setting: reset keeps it.
 void dt_tape_set_param_gdot_only(dtTape* t, int on);

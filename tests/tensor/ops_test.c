@@ -213,6 +213,36 @@ static dtTensor* b_convnet(dtTape* t, dtTensor** v, int n, const OpCase* c) {
   return dt_conv2d(t, h, v[3], v[4], 1);
 }
 
+// conv1d / conv_transpose1d: iarg[0] stride, iarg[1] padding, iarg[2] 1 when a bias follows
+// x and W, iarg[3] 1 for the transposed convolution
+static dtTensor* b_conv1d(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n;
+  dtTensor* b = c->iarg[2] ? v[2] : NULL;
+  if (c->iarg[3]) return dt_conv_transpose1d(t, v[0], v[1], b, c->iarg[0], c->iarg[1]);
+  return dt_conv1d(t, v[0], v[1], b, c->iarg[0], c->iarg[1]);
+}
+
+// the U-Net's down and up steps with a curve between them (for the HVP):
+// y = conv_transpose1d(tanh(conv1d(x, W1, b1, stride 2, pad 1)), W2, b2, stride 2, pad 1)
+static dtTensor* b_conv1d_net(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n, (void)c;
+  dtTensor* h = dt_tanh(t, dt_conv1d(t, v[0], v[1], v[2], 2, 1));
+  return dt_conv_transpose1d(t, h, v[3], v[4], 2, 1);
+}
+
+// iarg[0] groups, iarg[1] has gain, iarg[2] has bias (in that order after x); farg[0] eps
+static dtTensor* b_groupnorm(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n;
+  dtTensor* gain = c->iarg[1] ? v[1] : NULL;
+  dtTensor* bias = c->iarg[2] ? v[1 + c->iarg[1]] : NULL;
+  return dt_groupnorm(t, v[0], c->iarg[0], gain, bias, c->farg[0]);
+}
+
+static dtTensor* b_mish(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n, (void)c;
+  return dt_mish(t, v[0]);
+}
+
 //---------------------------------------------------------------------------------------------
 // double-precision references of the values
 
@@ -235,6 +265,75 @@ static void r_conv(const OpCase* c, dtTensor** v, int n, double* y) {
                        W->val[((o * C + ch) * k + p) * k + q];
           y[((bb * O + o) * OH + i) * OW + j] = acc;
         }
+}
+
+// 1-D convolution and transposed convolution by their definitions (torch's formulas):
+//   conv:  y[b, o, l] = bias[o] + sum_{c, i} x[b, c, l s + i - p] W[o, c, i]  (0 outside x)
+//   convT: y[b, o, q] = bias[o] + sum_{c, l, i: l s + i - p = q} x[b, c, l] W[c, o, i]
+static void r_conv1d(const OpCase* c, dtTensor** v, int n, double* y) {
+  (void)n;
+  const dtTensor *x = v[0], *W = v[1], *b = c->iarg[2] ? v[2] : NULL;
+  int B = x->shape[0], C = x->shape[1], L = x->shape[2], k = W->shape[2];
+  int s = c->iarg[0], p = c->iarg[1], tr = c->iarg[3];
+  int O = tr ? W->shape[1] : W->shape[0];
+  int Ly = tr ? (L - 1) * s - 2 * p + k : (L + 2 * p - k) / s + 1;
+  for (int bb = 0; bb < B; bb++)
+    for (int o = 0; o < O; o++)
+      for (int q = 0; q < Ly; q++) y[(bb * O + o) * Ly + q] = b ? b->val[o] : 0.0;
+  for (int bb = 0; bb < B; bb++)
+    for (int ch = 0; ch < C; ch++)
+      for (int o = 0; o < O; o++)
+        for (int i = 0; i < k; i++) {
+          if (!tr) {
+            for (int l = 0; l < Ly; l++) {
+              int q = l * s + i - p;
+              if (q >= 0 && q < L)
+                y[(bb * O + o) * Ly + l] +=
+                    (double)x->val[(bb * C + ch) * L + q] * W->val[(o * C + ch) * k + i];
+            }
+          } else {
+            for (int l = 0; l < L; l++) {
+              int q = l * s + i - p;
+              if (q >= 0 && q < Ly)
+                y[(bb * O + o) * Ly + q] +=
+                    (double)x->val[(bb * C + ch) * L + l] * W->val[(ch * O + o) * k + i];
+            }
+          }
+        }
+}
+
+// group norm as torch.nn.GroupNorm: statistics over the C/G channels of a group and all positions
+static void r_groupnorm(const OpCase* c, dtTensor** v, int n, double* y) {
+  (void)n;
+  const dtTensor* x = v[0];
+  const dtTensor* gain = c->iarg[1] ? v[1] : NULL;
+  const dtTensor* bias = c->iarg[2] ? v[1 + c->iarg[1]] : NULL;
+  int B = x->shape[0], C = x->shape[1], G = c->iarg[0];
+  int64_t L = x->size / ((int64_t)B * C), gs = (C / G) * L;
+  for (int bb = 0; bb < B; bb++)
+    for (int g = 0; g < G; g++) {
+      const float* xr = x->val + (bb * G + g) * gs;
+      double mu = 0, var = 0;
+      for (int64_t k = 0; k < gs; k++) mu += xr[k];
+      mu /= gs;
+      for (int64_t k = 0; k < gs; k++) var += (xr[k] - mu) * (xr[k] - mu);
+      var /= gs;
+      for (int64_t k = 0; k < gs; k++) {
+        int ch = g * (C / G) + (int)(k / L);
+        double z = (xr[k] - mu) / sqrt(var + c->farg[0]);
+        if (gain) z *= gain->val[ch];
+        if (bias) z += bias->val[ch];
+        y[(bb * G + g) * gs + k] = z;
+      }
+    }
+}
+
+static void r_mish(const OpCase* c, dtTensor** v, int n, double* y) {
+  (void)c, (void)n;
+  for (int64_t i = 0; i < v[0]->size; i++) {
+    double x = v[0]->val[i];
+    y[i] = x * tanh(log1p(exp(x)));
+  }
 }
 
 static void r_linear(const OpCase* c, dtTensor** v, int n, double* y) {
@@ -261,13 +360,14 @@ static void r_matmul(const OpCase* c, dtTensor** v, int n, double* y) {
     }
 }
 
-// iarg[1]: the broadcast the row means (0 same, 1 scalar, 2 row, 3 column)
+// iarg[1]: the broadcast the row means (0 same, 1 scalar, 2 row, 3 column, 4 middle with
+// iarg[2] = the inner extent b repeats over)
 static void r_binary(const OpCase* c, dtTensor** v, int n, double* y) {
   (void)n;
   const dtTensor *a = v[0], *b = v[1];
   for (int64_t i = 0; i < a->size; i++) {
     int64_t j = c->iarg[1] == 0 ? i : c->iarg[1] == 1 ? 0 : c->iarg[1] == 2 ? i % b->size
-                                                       : i / (a->size / b->size);
+              : c->iarg[1] == 4 ? (i / c->iarg[2]) % b->size : i / (a->size / b->size);
     double p = a->val[i], q = b->val[j];
     switch (c->iarg[0]) {
       case DT_OP_ADD: y[i] = p + q; break;
@@ -758,6 +858,8 @@ static const OpCase linear_rows[] = {
 #define BIN_E(nm, op, mode, sa, sb, e) \
   {nm, b_binary, r_binary, 2, {sa, sb}, .iarg = {op, mode}, .eps = e}
 #define DIVB(a) S1I(a, INIT_AWAY0, 0.5f, 1.5f)
+#define BIN_MID(nm, op, sa, sb, inner, ...) \
+  {nm, b_binary, r_binary, 2, {sa, sb}, .iarg = {op, 4, inner}, __VA_ARGS__}
 #define MINA2 S2I(2, 3, INIT_GRID_HALF, -1, 1)
 static const OpCase binary_rows[] = {
     BIN_E("add_same", DT_OP_ADD, 0, S2(2, 3), S2(2, 3), 0.05f),
@@ -801,6 +903,21 @@ static const OpCase binary_rows[] = {
     BIN_E("max_scalar", DT_OP_MAX, 1, MINA2, S0I(INIT_GRID, -0.3f, 0.3f), 0.02f),
     BIN_E("max_row", DT_OP_MAX, 2, MINA2, S1I(3, INIT_GRID, -1, 1), 0.02f),
     BIN_E("max_col", DT_OP_MAX, 3, MINA2, S1I(2, INIT_GRID, -1, 1), 0.02f),
+    // middle (numpy-style trailing ones): b [3, 1] or [2, 3, 1] against a [2, 3, 2] repeats b
+    // over the last axis; [2, 2, 2] against [2, 1] and [3, 3, 3] against [3, 3, 1] (FiLM with
+    // B = C = L) must broadcast over the last axis, not as a row
+    BIN_MID("add_mid", DT_OP_ADD, S3(2, 3, 2), S2(3, 1), 2, .eps = 0.05f),
+    BIN_MID("sub_mid_full_rank", DT_OP_SUB, S3(2, 3, 2), S3(2, 3, 1), 2, .eps = 0.05f),
+    BIN_MID("mul_mid", DT_OP_MUL, S3(2, 3, 2), S2(3, 1), 2),
+    BIN_MID("mul_mid_cube", DT_OP_MUL, S3(2, 2, 2), S2(2, 1), 2),
+    BIN_MID("mul_mid_film", DT_OP_MUL, S3(3, 3, 3), S3(3, 3, 1), 3),
+    BIN_MID("mul_mid_4d", DT_OP_MUL, S4(2, 3, 2, 2), S3(3, 1, 1), 4),
+    BIN_MID("mul_mid_tan_b_only", DT_OP_MUL, S3(2, 3, 2), S2(3, 1), 2, .tan = 2),
+    BIN_MID("div_mid", DT_OP_DIV, S3(2, 3, 2), S2I(3, 1, INIT_AWAY0, 0.5f, 1.5f), 2),
+    BIN_MID("min_mid", DT_OP_MIN, S3I(2, 3, 2, INIT_GRID_HALF, -1, 1),
+            S2I(3, 1, INIT_GRID, -1, 1), 2, .eps = 0.02f),
+    BIN_MID("max_mid", DT_OP_MAX, S3I(2, 3, 2, INIT_GRID_HALF, -1, 1),
+            S2I(3, 1, INIT_GRID, -1, 1), 2, .eps = 0.02f),
 };
 
 // unary functions on ranges where they are smooth and well conditioned: log/sqrt/rsqrt on
@@ -922,6 +1039,63 @@ static const OpCase conv_rows[] = {
       S4I(2, 2, 2, 2, INIT_UNIF, -0.5f, 0.5f), S1I(2, INIT_UNIF, -0.3f, 0.3f)}},
 };
 
+// conv1d / conv_transpose1d: bilinear, so eps 0.05 leaves only round-off. The rows cover
+// the U-Net's shapes (kernel 5 with padding 2, the stride-2 down step k3 p1, the 1x1 residual,
+// the k4 s2 p1 up step), stride 3 with leftover input, padding wider than half the kernel
+// (outputs that see only zeros), an odd length halved, a transposed stride above the kernel
+// (outputs no input reaches), W and b as tape tensors with tangents or as parameters, tangents
+// on one operand only, and the down and up steps composed through a tanh (curved: HVP).
+#define C1(nm, sx, sw, st, pd, tr, ...) \
+  {nm, b_conv1d, r_conv1d, 2, {sx, sw}, .iarg = {st, pd, 0, tr}, .eps = 0.05f, __VA_ARGS__}
+static const OpCase conv1d_rows[] = {
+    {"conv1d_k5_p2_bias", b_conv1d, r_conv1d, 3, {S3(2, 3, 6), S3(4, 3, 5), S1(4)},
+     .iarg = {1, 2, 1, 0}, .eps = 0.05f},
+    C1("conv1d_down_s2_p1", S3(2, 2, 8), S3(3, 2, 3), 2, 1, 0),
+    C1("conv1d_k1", S3(2, 3, 4), S3(2, 3, 1), 1, 0, 0),
+    C1("conv1d_s3_leftover", S3(1, 2, 8), S3(2, 2, 3), 3, 0, 0),
+    C1("conv1d_pad_wide", S3(1, 2, 4), S3(2, 2, 3), 2, 3, 0),
+    C1("conv1d_odd_len_s2", S3(2, 2, 7), S3(2, 2, 3), 2, 1, 0),
+    C1("conv1d_tanW_only", S3(2, 2, 5), S3(2, 2, 3), 1, 1, 0, .tan = 2),
+    C1("conv1d_tanx_only", S3(2, 2, 5), S3(2, 2, 3), 2, 1, 0, .tan = 1),
+    {"conv1d_param_W_b", b_conv1d, r_conv1d, 1, {S3(2, 2, 5)}, 2, {S3(3, 2, 3), S1(3)},
+     .iarg = {1, 1, 1, 0}, .eps = 0.05f},
+    {"convt1d_up_k4_s2_p1_bias", b_conv1d, r_conv1d, 3, {S3(2, 3, 4), S3(3, 2, 4), S1(2)},
+     .iarg = {2, 1, 1, 1}, .eps = 0.05f},
+    C1("convt1d_s1_p0", S3(2, 2, 3), S3(2, 3, 2), 1, 0, 1),
+    C1("convt1d_s3_p1_gaps", S3(1, 2, 3), S3(2, 2, 2), 3, 1, 1),
+    C1("convt1d_tanW_only", S3(2, 2, 3), S3(2, 2, 4), 2, 1, 1, .tan = 2),
+    C1("convt1d_tanx_only", S3(2, 2, 3), S3(2, 2, 4), 2, 1, 1, .tan = 1),
+    {"convt1d_param_W_b", b_conv1d, r_conv1d, 1, {S3(2, 2, 3)}, 2, {S3(2, 3, 4), S1(3)},
+     .iarg = {2, 1, 1, 1}, .eps = 0.05f},
+    {"conv1d_tanh_convt1d_params", b_conv1d_net, NULL, 1, {S3(1, 2, 8)}, 4,
+     {S3I(3, 2, 3, INIT_UNIF, -0.5f, 0.5f), S1I(3, INIT_UNIF, -0.3f, 0.3f),
+      S3I(3, 2, 4, INIT_UNIF, -0.5f, 0.5f), S1I(2, INIT_UNIF, -0.3f, 0.3f)}},
+};
+
+// group norm (torch semantics, eps 1e-5) with groups of 4..12 values (like the layer-norm rows'
+// 4-5), gain and bias as parameters or tape tensors, one group, one channel per group, [B, C]
+// and [B, C, H, W] inputs, and [4, 4, 4] where a per-channel [C] could be mistaken for a row;
+// Mish (x tanh(softplus(x))) over both branches of softplus, and on rows of 37 for the
+// vectorised tanh kernel's body and tail.
+#define GN(nm, sx, G, ng, nb, ...) \
+  {nm, b_groupnorm, r_groupnorm, 1, {sx}, ng + nb, {__VA_ARGS__}, .iarg = {G, ng, nb}, \
+   .farg = {1e-5f}}
+#define GAIN(c) S1I(c, INIT_UNIF, 0.5f, 1.5f)
+static const OpCase norm_rows[] = {
+    GN("groupnorm_g2_gain_bias", S3(2, 4, 3), 2, 1, 1, GAIN(4), S1(4)),
+    GN("groupnorm_plain", S3(2, 4, 2), 2, 0, 0, S1(4)),
+    GN("groupnorm_one_group", S3(2, 3, 2), 1, 1, 1, GAIN(3), S1(3)),
+    GN("groupnorm_group_per_channel", S3(2, 2, 4), 2, 1, 1, GAIN(2), S1(2)),
+    GN("groupnorm_cube", S3(4, 4, 4), 2, 1, 1, GAIN(4), S1(4)),
+    GN("groupnorm_2d", S2(3, 8), 2, 1, 1, GAIN(8), S1(8)),
+    GN("groupnorm_4d", S4(2, 4, 2, 2), 2, 1, 1, GAIN(4), S1(4)),
+    GN("groupnorm_gain_only", S3(2, 4, 2), 2, 1, 0, GAIN(4)),
+    {"groupnorm_tape_gain_bias", b_groupnorm, r_groupnorm, 3, {S3(2, 4, 3), GAIN(4), S1(4)},
+     .iarg = {2, 1, 1}, .farg = {1e-5f}},
+    {"mish", b_mish, r_mish, 1, {S2I(3, 4, INIT_UNIF, -3, 3)}},
+    {"mish_wide", b_mish, r_mish, 1, {S2I(2, 37, INIT_UNIF, -3, 3)}},
+};
+
 //---------------------------------------------------------------------------------------------
 // gradient-check tests
 
@@ -931,6 +1105,8 @@ static void test_unary_affine_clamp(void) { check_table(ROWS(unary_rows), 200); 
 static void test_reductions_and_shape_ops(void) { check_table(ROWS(shape_rows), 300); }
 static void test_composites(void) { check_table(ROWS(composite_rows), 400); }
 static void test_conv2d(void) { check_table(ROWS(conv_rows), 600); }
+static void test_conv1d(void) { check_table(ROWS(conv1d_rows), 700); }
+static void test_groupnorm_mish(void) { check_table(ROWS(norm_rows), 800); }
 
 // conv2d's errors name the op and the tensors; a kernel larger than the image, a channel
 // mismatch, a bad bias and stride 0 are all rejected without output
@@ -973,6 +1149,136 @@ static void test_conv2d_errors(void) {
   CHECK(y2 && used - before <= sizeof(dtTensor) + 64 * 3 + (size_t)y2->size * sizeof(float),
         "conv2d kept %zu bytes for an output of %lld floats", used - before, (long long)y2->size);
   dt_tape_free(t);
+}
+
+static dtTape* small_tape(size_t bytes);
+
+// conv1d / conv_transpose1d / groupnorm errors name the op and the tensors and leave no output
+static void test_conv1d_errors(void) {
+  dtTapeOpts o = dt_tape_default_opts();
+  o.arena_bytes = 1u << 20;
+  dtTape* t = dt_tape_new(&o);
+  dtTensor* x = dt_input(t, 3, (int[]){2, 3, 8}, NULL, "seq");
+  dtTensor* w = dt_input(t, 3, (int[]){4, 2, 3}, NULL, "kern");
+  CHECK(dt_conv1d(t, x, w, NULL, 1, 1) == NULL && dt_tape_status(t) == DT_ERR_SHAPE);
+  CHECK(strstr(dt_tape_error(t), "dt_conv1d") && strstr(dt_tape_error(t), "'seq'") &&
+        strstr(dt_tape_error(t), "'kern'"), "%s", dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 3, 2}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){4, 3, 5}, NULL, "kern");
+  CHECK(dt_conv1d(t, x, w, NULL, 1, 1) == NULL && strstr(dt_tape_error(t), "shorter"), "%s",
+        dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 3, 8}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){4, 3, 3}, NULL, "kern");
+  CHECK(dt_conv1d(t, x, w, NULL, 0, 1) == NULL && dt_tape_status(t) == DT_ERR_ARG);
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 3, 8}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){4, 3, 3}, NULL, "kern");
+  CHECK(dt_conv1d(t, x, w, NULL, 1, -1) == NULL && dt_tape_status(t) == DT_ERR_ARG);
+  dt_tape_reset(t);
+  // the transposed weight is [C_in, C_out, k]: torch's Conv1d layout is rejected, and so is a
+  // bias of C_in
+  x = dt_input(t, 3, (int[]){2, 3, 4}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){5, 3, 4}, NULL, "kern");
+  CHECK(dt_conv_transpose1d(t, x, w, NULL, 2, 1) == NULL &&
+        strstr(dt_tape_error(t), "dt_conv_transpose1d") && strstr(dt_tape_error(t), "[C, O, k]"),
+        "%s", dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 3, 4}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){3, 5, 4}, NULL, "kern");
+  dtTensor* b = dt_input(t, 1, (int[]){3}, NULL, "bias");
+  CHECK(dt_conv_transpose1d(t, x, w, b, 2, 1) == NULL && strstr(dt_tape_error(t), "'bias'"),
+        "%s", dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 3, 1}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){3, 5, 2}, NULL, "kern");
+  CHECK(dt_conv_transpose1d(t, x, w, NULL, 1, 1) == NULL && dt_tape_status(t) == DT_ERR_SHAPE);
+  dt_tape_reset(t);
+  // shapes: the U-Net's down step halves, its up step doubles
+  x = dt_input(t, 3, (int[]){2, 3, 8}, NULL, "seq");
+  w = dt_input(t, 3, (int[]){3, 3, 3}, NULL, "kern");
+  dtTensor* y = dt_conv1d(t, x, w, NULL, 2, 1);
+  CHECK(y && y->shape[0] == 2 && y->shape[1] == 3 && y->shape[2] == 4);
+  dtTensor* wt = dt_input(t, 3, (int[]){3, 5, 4}, NULL, "kern_t");
+  dtTensor* z = dt_conv_transpose1d(t, y, wt, NULL, 2, 1);
+  CHECK(z && z->shape[0] == 2 && z->shape[1] == 5 && z->shape[2] == 8);
+  CHECK(dt_conv1d_out_size(8, 3, 2, 1) == 4 && dt_conv1d_out_size(7, 3, 2, 1) == 4 &&
+        dt_conv1d_out_size(8, 5, 1, 2) == 8 && dt_conv1d_out_size(2, 5, 1, 1) == 0 &&
+        dt_conv_transpose1d_out_size(4, 4, 2, 1) == 8 &&
+        dt_conv_transpose1d_out_size(1, 2, 1, 1) == 0);
+  // the scratch is released: the arena holds the output and nothing after it
+  size_t before, used;
+  dt_tape_memory(t, &before, NULL, NULL);
+  dtTensor* y2 = dt_conv1d(t, x, w, NULL, 2, 1);
+  dt_tape_memory(t, &used, NULL, NULL);
+  CHECK(y2 && used - before <= sizeof(dtTensor) + 64 * 3 + (size_t)y2->size * sizeof(float),
+        "conv1d kept %zu bytes for an output of %lld floats", used - before, (long long)y2->size);
+  // group norm: channels that do not split into the groups, and a gain of the wrong size
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 6, 4}, NULL, "feat");
+  CHECK(dt_groupnorm(t, x, 4, NULL, NULL, 1e-5f) == NULL && dt_tape_status(t) == DT_ERR_ARG &&
+        strstr(dt_tape_error(t), "'feat'") && strstr(dt_tape_error(t), "4 groups"), "%s",
+        dt_tape_error(t));
+  dt_tape_reset(t);
+  x = dt_input(t, 3, (int[]){2, 6, 4}, NULL, "feat");
+  dtTensor* g = dt_input(t, 1, (int[]){4}, NULL, "gn_gain");
+  CHECK(dt_groupnorm(t, x, 3, g, NULL, 1e-5f) == NULL && strstr(dt_tape_error(t), "'gn_gain'"),
+        "%s", dt_tape_error(t));
+  dt_tape_free(t);
+  dt_clear_error();
+}
+
+// a batch larger than one chunk of the im2col scratch (several GEMM chunks, the last one short)
+// gives the values and gradients of the samples run one at a time
+static void chunked_matches_single(int transposed) {
+  enum { B = 120, C = 64, L = 64, O = 32, K = 5 };  // 51 + 51 + 18 (conv), 102 + 18 (transposed)
+  dtTape* t = small_tape((size_t)96 << 20);
+  dtRng rng;
+  dt_rng_seed(&rng, 11);
+  static float xv[B * C * L], wv[C * O * K], gy[B * O * L * 2];
+  dt_rng_fill_normal(&rng, xv, B * C * L, 0.0f, 1.0f);
+  dt_rng_fill_normal(&rng, wv, C * O * K, 0.0f, 0.1f);
+  dt_rng_fill_normal(&rng, gy, B * O * L * 2, 0.0f, 1.0f);
+  int ws[3] = {transposed ? C : O, transposed ? O : C, K};
+  dtTensor* w = dt_param_new("w", 3, ws);
+  memcpy(w->val, wv, sizeof wv);
+  // conv: [B, C, L] -> [B, O, L]; transposed (stride 1, pad 2): [B, C, L] -> [B, O, L]
+  dtTensor* x = dt_input(t, 3, (int[]){B, C, L}, xv, "x");
+  dt_requires_grad(t, x);
+  dtTensor* y = transposed ? dt_conv_transpose1d(t, x, w, NULL, 1, 2) : dt_conv1d(t, x, w, NULL, 1, 2);
+  CHECK(y && y->size == (int64_t)B * O * L);
+  if (!y) return;
+  CHECK_OK(dt_backward(t, y, gy));
+  static float yall[B * O * L], gxall[B * C * L], gwall[C * O * K];
+  memcpy(yall, y->val, sizeof yall);
+  memcpy(gxall, x->grad, sizeof gxall);
+  memcpy(gwall, w->grad, sizeof gwall);
+  dt_param_zero_grad(w);
+  double ey = 0, ex = 0, ew = 0;
+  for (int n = 0; n < B; n++) {
+    dt_tape_reset(t);
+    dtTensor* x1 = dt_input(t, 3, (int[]){1, C, L}, xv + (size_t)n * C * L, "x1");
+    dt_requires_grad(t, x1);
+    dtTensor* y1 = transposed ? dt_conv_transpose1d(t, x1, w, NULL, 1, 2)
+                              : dt_conv1d(t, x1, w, NULL, 1, 2);
+    if (!y1 || dt_backward(t, y1, gy + (size_t)n * O * L)) break;
+    for (int i = 0; i < O * L; i++) ey = fmax(ey, fabs(y1->val[i] - yall[n * O * L + i]));
+    for (int i = 0; i < C * L; i++) ex = fmax(ex, fabs(x1->grad[i] - gxall[n * C * L + i]));
+  }
+  double gmax = 0;
+  for (int i = 0; i < C * O * K; i++) gmax = fmax(gmax, fabs(gwall[i]));
+  for (int i = 0; i < C * O * K; i++) ew = fmax(ew, fabs(w->grad[i] - gwall[i]));
+  ew /= gmax;  // the weight gradient sums B L products in another order: float round-off only
+  CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%s: chunked vs one sample at a time: y %.3g, gx %.3g, "
+        "gW %.3g (relative to its largest)", transposed ? "conv_transpose1d" : "conv1d", ey, ex, ew);
+  dt_param_free(w);
+  dt_tape_free(t);
+}
+
+static void test_conv1d_chunks(void) {
+  chunked_matches_single(0);
+  chunked_matches_single(1);
 }
 
 // ELU's second derivative jumps at 0: accept only data where no finite-difference step
@@ -1513,7 +1819,8 @@ static void test_names(void) {
   static const char* ops[DT_OP_COUNT] = {"leaf", "linear", "matmul", "add", "sub", "mul",
                                          "div", "minimum", "maximum", "affine", "unary",
                                          "clamp", "sum", "mean", "concat", "slice", "reshape",
-                                         "gather", "custom", "normalize", "conv2d"};
+                                         "gather", "custom", "normalize", "conv2d", "conv1d",
+                                         "conv_transpose1d"};
   for (int i = 0; i < DT_OP_COUNT; i++)
     CHECK(strcmp(dt_op_name(i), ops[i]) == 0, "op %d: %s", i, dt_op_name(i));
   CHECK(strcmp(dt_op_name(-1), "unknown") == 0 && strcmp(dt_op_name(DT_OP_COUNT), "unknown") == 0);
@@ -1539,7 +1846,7 @@ static void test_names(void) {
 DT_TEST_MAIN("ops", TEST(test_checker_detects_errors), TEST(test_linear_matmul),
              TEST(test_binary_broadcast), TEST(test_unary_affine_clamp),
              TEST(test_reductions_and_shape_ops), TEST(test_composites),
-             TEST(test_network_hvp_and_mixed), TEST(test_conv2d), TEST(test_conv2d_errors), TEST(test_shape_errors_name_op_and_tensors),
+             TEST(test_network_hvp_and_mixed), TEST(test_conv2d), TEST(test_conv2d_errors), TEST(test_conv1d), TEST(test_groupnorm_mish), TEST(test_conv1d_errors), TEST(test_conv1d_chunks), TEST(test_shape_errors_name_op_and_tensors),
              TEST(test_null_propagation_keeps_first_error), TEST(test_check_finite),
              TEST(test_arena_exhaustion_is_an_error), TEST(test_rewind),
              TEST(test_backward_twice), TEST(test_frozen_params),
