@@ -195,6 +195,86 @@ DTAPI dtStatus dt_shift_aug(const float* x, int B, int C, int H, int W, int pad,
                             float* out, int* shifts);
 
 //---------------------------------------------------------------------------------------------
+// 1-D temporal U-Net (diffusion_policy's ConditionalUnet1D, Chi et al. 2023)
+
+// Most resolutions (entries of dims) of a U-Net.
+#define DT_UNET_MAX_LEVELS 4
+
+// The shape of a conditional 1-D U-Net over x [B, in_channels, horizon]:
+//   step encoder: sinusoidal(step_dim) -> Linear(step_dim, 4 step_dim) -> Mish -> Linear(-> step_dim)
+//   condition c = [step features, cond]; every residual block applies FiLM from Mish(c)
+//   down: per level two residual blocks to dims[l], then Conv1d(k3, s2, p1) except at the last
+//   mid: two residual blocks at dims[levels - 1]
+//   up: per level below the last, the skip of the level above concatenated, two residual blocks
+//       to dims[l], then ConvTranspose1d(k4, s2, p1)
+//   final: Conv1dBlock(dims[0]) -> 1x1 Conv1d to in_channels
+// Residual block (in -> out): Conv1dBlock(in, out) -> scale * h + bias with [scale, bias] =
+// Linear(Mish(c)) per channel -> Conv1dBlock(out, out), plus x (1x1 Conv1d when in != out).
+// Conv1dBlock = Conv1d(kernel, padding kernel/2) -> GroupNorm(groups) -> Mish.
+typedef struct dtUnet1DSpec {
+  int in_channels;                // channels of x and of the output (an action's dims)
+  int horizon;                    // time axis: must halve levels - 1 times
+  int cond_dim;                   // global condition features beside the step's (0: none)
+  int levels;                     // resolutions (1..DT_UNET_MAX_LEVELS)
+  int dims[DT_UNET_MAX_LEVELS];   // channels per resolution (upstream's down_dims)
+  int kernel;                     // odd conv kernel (upstream 5)
+  int groups;                     // GroupNorm groups; every dims[l] a multiple (upstream 8)
+  int step_dim;                   // diffusion-step embedding, even and >= 4 (upstream dsed 256)
+} dtUnet1DSpec;
+
+// Conv1d -> GroupNorm -> Mish ("<name>.block.0" conv, "<name>.block.1" norm).
+typedef struct dtConv1dBlock {
+  dtTensor *weight, *bias;        // [out, in, kernel], [out]
+  dtTensor *gn_weight, *gn_bias;  // [out], [out]
+} dtConv1dBlock;
+
+// A residual block with FiLM ("<name>.blocks.{0,1}", ".cond_encoder.1", ".residual_conv").
+typedef struct dtResBlock1D {
+  int in_ch, out_ch;                  // channels in and out
+  dtConv1dBlock block[2];
+  dtTensor *cond_weight, *cond_bias;  // [2 out, step_dim + cond_dim], [2 out]: scale, then bias
+  dtTensor *res_weight, *res_bias;    // [out, in, 1], [out]; NULL when in == out
+} dtResBlock1D;
+
+// A U-Net's parameters (owned by a dtParams set), named as ConditionalUnet1D's state_dict.
+typedef struct dtUnet1D {
+  dtUnet1DSpec spec;
+  dtTensor *step_w1, *step_b1, *step_w2, *step_b2;  // diffusion_step_encoder.1 and .3
+  dtResBlock1D down[DT_UNET_MAX_LEVELS][2];         // down_modules.l.{0,1}
+  dtTensor *down_w[DT_UNET_MAX_LEVELS];             // down_modules.l.2.conv (NULL at the last)
+  dtTensor *down_b[DT_UNET_MAX_LEVELS];
+  dtResBlock1D mid[2];                              // mid_modules.{0,1}
+  dtResBlock1D up[DT_UNET_MAX_LEVELS - 1][2];       // up_modules.u.{0,1}
+  dtTensor *up_w[DT_UNET_MAX_LEVELS - 1];           // up_modules.u.2.conv [d, d, 4]
+  dtTensor *up_b[DT_UNET_MAX_LEVELS - 1];
+  dtConv1dBlock final_block;                        // final_conv.0
+  dtTensor *final_w, *final_b;                      // final_conv.1 [in_channels, dims[0], 1]
+} dtUnet1D;
+
+// A CPU-sized spec: dims 64, 128, kernel 5, 8 groups, step_dim 64.
+DTAPI dtUnet1DSpec dt_unet1d_spec_default(int in_channels, int horizon, int cond_dim);
+
+// DT_OK if the spec describes a U-Net; otherwise an error that says which setting is wrong.
+DTAPI dtStatus dt_unet1d_check(const dtUnet1DSpec* spec);
+
+// Create the parameters in ps under prefix, initialised as PyTorch's defaults (Conv1d, Linear:
+// U(+-1/sqrt(fan_in)); ConvTranspose1d: fan_in = out channels * kernel; GroupNorm 1 and 0).
+DTAPI dtStatus dt_unet1d_create(dtUnet1D* net, const dtUnet1DSpec* spec, dtParams* ps,
+                                const char* prefix, dtRng* rng);
+
+// Bind a U-Net to existing parameters in ps by name.
+DTAPI dtStatus dt_unet1d_bind(dtUnet1D* net, const dtUnet1DSpec* spec, const dtParams* ps,
+                              const char* prefix);
+
+// The network on the tape: x [B, in_channels, horizon], diffusion steps [B] (host floats) and
+// cond [B, cond_dim] (NULL when cond_dim is 0); returns [B, in_channels, horizon].
+DTAPI dtTensor* dt_unet1d_forward(dtTape* t, const dtUnet1D* net, dtTensor* x,
+                                  const float* steps, dtTensor* cond);
+
+// Tape arena bytes that a forward and backward pass at batch B need (an upper bound).
+DTAPI size_t dt_unet1d_tape_bytes(const dtUnet1DSpec* spec, int batch);
+
+//---------------------------------------------------------------------------------------------
 // Adam (torch.optim.Adam semantics)
 
 // Adam settings.

@@ -83,6 +83,39 @@ class DtConvNet(ctypes.Structure):
                 ("lin_bias", P(DtTensor))]
 
 
+DT_UNET_MAX_LEVELS = 4
+
+
+class DtUnet1DSpec(ctypes.Structure):
+    _fields_ = [("in_channels", c_int), ("horizon", c_int), ("cond_dim", c_int),
+                ("levels", c_int), ("dims", c_int * DT_UNET_MAX_LEVELS), ("kernel", c_int),
+                ("groups", c_int), ("step_dim", c_int)]
+
+
+class DtConv1dBlock(ctypes.Structure):
+    _fields_ = [("weight", P(DtTensor)), ("bias", P(DtTensor)), ("gn_weight", P(DtTensor)),
+                ("gn_bias", P(DtTensor))]
+
+
+class DtResBlock1D(ctypes.Structure):
+    _fields_ = [("in_ch", c_int), ("out_ch", c_int), ("block", DtConv1dBlock * 2),
+                ("cond_weight", P(DtTensor)), ("cond_bias", P(DtTensor)),
+                ("res_weight", P(DtTensor)), ("res_bias", P(DtTensor))]
+
+
+class DtUnet1D(ctypes.Structure):
+    _fields_ = [("spec", DtUnet1DSpec), ("step_w1", P(DtTensor)), ("step_b1", P(DtTensor)),
+                ("step_w2", P(DtTensor)), ("step_b2", P(DtTensor)),
+                ("down", (DtResBlock1D * 2) * DT_UNET_MAX_LEVELS),
+                ("down_w", P(DtTensor) * DT_UNET_MAX_LEVELS),
+                ("down_b", P(DtTensor) * DT_UNET_MAX_LEVELS), ("mid", DtResBlock1D * 2),
+                ("up", (DtResBlock1D * 2) * (DT_UNET_MAX_LEVELS - 1)),
+                ("up_w", P(DtTensor) * (DT_UNET_MAX_LEVELS - 1)),
+                ("up_b", P(DtTensor) * (DT_UNET_MAX_LEVELS - 1)),
+                ("final_block", DtConv1dBlock), ("final_w", P(DtTensor)),
+                ("final_b", P(DtTensor))]
+
+
 # --- trajopt.h ------------------------------------------------------------------------------
 class DtObjective(ctypes.Structure):
     _fields_ = [("n", c_int), ("nx", c_int), ("ctx", c_void_p), ("prepare", c_void_p),
@@ -182,6 +215,9 @@ _PROTOS = {
     "dt_tape_error": (c_char_p, [c_void_p]),
     "dt_tape_set_param_grads": (None, [c_void_p, c_int]),
     "dt_input2": (PT, [c_void_p, c_int, c_int, c_float_p, c_char_p]),
+    "dt_input": (PT, [c_void_p, c_int, c_int_p, c_float_p, c_char_p]),
+    "dt_requires_grad": (c_int, [c_void_p, PT]),
+    "dt_backward": (c_int, [c_void_p, PT, c_float_p]),
     "dt_tanh": (PT, [c_void_p, PT]),
     "dt_concat": (PT, [c_void_p, PT, PT, c_int]),
     # nn
@@ -196,6 +232,11 @@ _PROTOS = {
     "dt_mlp_create": (c_int, [P(DtMLP), P(DtMLPSpec), P(DtParams), c_char_p, P(DtRng)]),
     "dt_mlp_bind": (c_int, [P(DtMLP), P(DtMLPSpec), P(DtParams), c_char_p]),
     "dt_mlp_forward": (PT, [c_void_p, P(DtMLP), PT]),
+    "dt_unet1d_spec_default": (DtUnet1DSpec, [c_int, c_int, c_int]),
+    "dt_unet1d_check": (c_int, [P(DtUnet1DSpec)]),
+    "dt_unet1d_create": (c_int, [P(DtUnet1D), P(DtUnet1DSpec), P(DtParams), c_char_p, P(DtRng)]),
+    "dt_unet1d_bind": (c_int, [P(DtUnet1D), P(DtUnet1DSpec), P(DtParams), c_char_p]),
+    "dt_unet1d_forward": (PT, [c_void_p, P(DtUnet1D), PT, c_float_p, PT]),
     # trajopt
     "dt_latent_objective": (c_int, [P(DtObjective), P(DtLatentPlan)]),
     "dt_latent_plan_n": (c_int, [P(DtLatentPlan)]),

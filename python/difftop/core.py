@@ -341,6 +341,76 @@ class MLP:
     __call__ = forward
 
 
+class Unet1D:
+    """The conditional 1-D temporal U-Net (dtUnet1D, diffusion_policy's ConditionalUnet1D) with
+    parameters in a Params set under '<prefix>.down_modules.0.0.blocks.0.block.0.weight' etc."""
+
+    def __init__(self, _ptr, _owner):
+        self._ptr = _ptr        # POINTER(DtUnet1D)
+        self._owner = _owner
+
+    @staticmethod
+    def spec(in_channels, horizon, cond_dim, dims=(64, 128), kernel=5, groups=8, step_dim=64):
+        """A dtUnet1DSpec (checked by dt_unet1d_check: ValueError-like DifftopError if bad)."""
+        s = lib.dt_unet1d_spec_default(in_channels, horizon, cond_dim)
+        if not 1 <= len(dims) <= _lib.DT_UNET_MAX_LEVELS:
+            raise ValueError(f"Unet1D.spec: {len(dims)} levels (1..{_lib.DT_UNET_MAX_LEVELS})")
+        s.levels = len(dims)
+        for i, d in enumerate(dims):
+            s.dims[i] = int(d)
+        s.kernel, s.groups, s.step_dim = int(kernel), int(groups), int(step_dim)
+        check(lib.dt_unet1d_check(ctypes.byref(s)), "dt_unet1d_check")
+        return s
+
+    @classmethod
+    def create(cls, params, prefix, spec, rng=None):
+        m = _lib.DtUnet1D()
+        rng = rng or Rng(0)
+        check(lib.dt_unet1d_create(ctypes.byref(m), ctypes.byref(spec), params.ptr, _b(prefix),
+                                   ctypes.byref(rng._rng)), f"dt_unet1d_create('{prefix}')")
+        return cls(ctypes.pointer(m), (m, params))
+
+    def _run(self, tape, x, steps, cond, grad):
+        s = self._ptr.contents.spec
+        B = x.shape[0] if isinstance(x, np.ndarray) else 0
+        f32_ptr(x, (None, s.in_channels, s.horizon), "x")
+        f32_ptr(steps, (B,), "steps")
+        shape = (ctypes.c_int * 3)(B, s.in_channels, s.horizon)
+        xt = lib.dt_input(tape._ptr, 3, shape, f32_ptr(x), b"x")
+        ct = None
+        if s.cond_dim:
+            f32_ptr(cond, (B, s.cond_dim), "cond")
+            ct = tape.input(cond, "cond")
+        if grad:
+            lib.dt_requires_grad(tape._ptr, xt)
+            if ct:
+                lib.dt_requires_grad(tape._ptr, ct)
+        y = lib.dt_unet1d_forward(tape._ptr, self._ptr, xt, f32_ptr(steps), ct)
+        return xt, ct, y
+
+    def forward(self, x, steps, cond=None):
+        """x [B, in_channels, horizon], diffusion steps [B] and cond [B, cond_dim] (float32)
+        -> a new array [B, in_channels, horizon]."""
+        tape = _scratch_tape()
+        _, _, y = self._run(tape, x, steps, cond, False)
+        return _tensor_out(tape, y, "dt_unet1d_forward")
+
+    __call__ = forward
+
+    def backward(self, x, steps, cond, seed, tape=None):
+        """Forward, then the adjoint of sum(seed * y): returns (y, dL/dx, dL/dcond) and adds
+        dL/dparams into the parameters' gradients (zero them first with Params.zero_grad)."""
+        tape = tape or Tape(256 << 20)
+        tape.reset()
+        xt, ct, y = self._run(tape, x, steps, cond, True)
+        out = _tensor_out(tape, y, "dt_unet1d_forward")
+        f32_ptr(seed, out.shape, "seed")
+        check(lib.dt_backward(tape._ptr, y, f32_ptr(seed)), "dt_backward")
+        gx = np.array(_view(xt.contents.grad, x.shape, None), copy=True)
+        gc = np.array(_view(ct.contents.grad, cond.shape, None), copy=True) if ct else None
+        return out, gx, gc
+
+
 # ------------------------------------------------------------------------------------------
 # RL configuration, TOLD and agent
 

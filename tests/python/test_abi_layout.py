@@ -19,7 +19,9 @@ STRUCTS = {"DtRng": "dtRng", "DtTensor": "dtTensor", "DtTapeOpts": "dtTapeOpts",
            "DtObjective": "dtObjective", "DtLatentPlan": "dtLatentPlan",
            "DtTrajoptOpts": "dtTrajoptOpts", "DtTrajoptStats": "dtTrajoptStats",
            "DtEnvOpts": "dtEnvOpts", "DtSpace": "dtSpace", "DtStepInfo": "dtStepInfo",
-           "DtTold": "dtTold", "DtILEvalResult": "dtILEvalResult"}
+           "DtTold": "dtTold", "DtILEvalResult": "dtILEvalResult",
+           "DtUnet1DSpec": "dtUnet1DSpec", "DtConv1dBlock": "dtConv1dBlock",
+           "DtResBlock1D": "dtResBlock1D", "DtUnet1D": "dtUnet1D"}
 
 
 def test_struct_layouts_match_c(tmp_path):
