@@ -169,6 +169,7 @@ typedef enum dtUnary {
   DT_SQRT,
   DT_RSQRT,
   DT_NEG,
+  DT_MISH,      // x tanh(softplus(x))
   DT_UNARY_COUNT
 } dtUnary;
 
@@ -306,7 +307,7 @@ DTAPI int dt_conv_transpose1d_out_size(int in, int k, int stride, int pad);
 DTAPI dtTensor* dt_groupnorm(dtTape* t, dtTensor* x, int groups, dtTensor* gain,
                              dtTensor* bias, float eps);
 
-// Mish, x tanh(softplus(x)) (composed from dt_softplus, dt_tanh and dt_mul).
+// Mish, x tanh(softplus(x)) (one unary op; first-order passes vectorised).
 DTAPI dtTensor* dt_mish(dtTape* t, dtTensor* x);
 
 // Layer normalisation over the last axis with optional gain and bias (PyTorch semantics).

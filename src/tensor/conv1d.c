@@ -58,38 +58,53 @@ static c1Geom geom(const dtTensor* y) {
   return g;
 }
 
+// the outputs o whose tap i reads inside the long side, o s + i - pad in [0, L_l): [*lo, *hi)
+static void tap_range(const c1Geom* g, int i, int* lo, int* hi) {
+  int first = g->p - i, last = g->Ll - 1 + g->p - i;  // o s must lie in [first, last]
+  *lo = first <= 0 ? 0 : (first + g->s - 1) / g->s;
+  *hi = last < 0 ? 0 : last / g->s + 1;
+  if (*hi > g->Ls) *hi = g->Ls;
+  if (*lo > *hi) *lo = *hi;
+}
+
 // col [K, nb L_s] of samples n0.. of the long side (columns ordered (sample, position))
 static void im2col(const c1Geom* g, const float* lng, int n0, int nb, float* col) {
   int N = nb * g->Ls;
-  for (int c = 0; c < g->Cl; c++)
-    for (int i = 0; i < g->k; i++) {
+  for (int i = 0; i < g->k; i++) {
+    int lo, hi, off = i - g->p;
+    tap_range(g, i, &lo, &hi);
+    for (int c = 0; c < g->Cl; c++) {
       float* row = col + (size_t)(c * g->k + i) * N;
       for (int m = 0; m < nb; m++) {
         const float* src = lng + ((size_t)(n0 + m) * g->Cl + c) * g->Ll;
         float* r = row + (size_t)m * g->Ls;
-        for (int o = 0; o < g->Ls; o++) {
-          int q = o * g->s + i - g->p;
-          r[o] = q >= 0 && q < g->Ll ? src[q] : 0.0f;
+        for (int o = 0; o < lo; o++) r[o] = 0.0f;
+        if (g->s == 1) {  // rows are short (the U-Net's time axis): a loop, not memcpy
+          for (int o = lo; o < hi; o++) r[o] = src[o + off];
+        } else {
+          for (int o = lo; o < hi; o++) r[o] = src[o * g->s + off];
         }
+        for (int o = hi; o < g->Ls; o++) r[o] = 0.0f;
       }
     }
+  }
 }
 
 // the adjoint of im2col: the long side of samples n0.. += scatter of col [K, nb L_s]
 static void col2im_add(const c1Geom* g, const float* col, int n0, int nb, float* lng) {
   int N = nb * g->Ls;
-  for (int c = 0; c < g->Cl; c++)
-    for (int i = 0; i < g->k; i++) {
+  for (int i = 0; i < g->k; i++) {
+    int lo, hi, off = i - g->p;
+    tap_range(g, i, &lo, &hi);
+    for (int c = 0; c < g->Cl; c++) {
       const float* row = col + (size_t)(c * g->k + i) * N;
       for (int m = 0; m < nb; m++) {
         float* dst = lng + ((size_t)(n0 + m) * g->Cl + c) * g->Ll;
         const float* r = row + (size_t)m * g->Ls;
-        for (int o = 0; o < g->Ls; o++) {
-          int q = o * g->s + i - g->p;
-          if (q >= 0 && q < g->Ll) dst[q] += r[o];
-        }
+        for (int o = lo; o < hi; o++) dst[o * g->s + off] += r[o];
       }
     }
+  }
 }
 
 // mat [C_s, nb L_s] from the short side [B, C_s, L_s] of samples n0..

@@ -706,6 +706,16 @@ static void unary_eval(int f, float x, float* v, float* d1, float* d2) {
     case DT_NEG:
       *v = -x, *d1 = -1, *d2 = 0;
       return;
+    case DT_MISH: {
+      // with e = exp(x), sigma = e / (1 + e) and n = e (e + 2): tanh(softplus(x)) = n / (n + 2),
+      // 1 - tanh^2 = 4 (n + 1) / (n + 2)^2; past x = 20 tanh(softplus(x)) is 1 in float
+      float e = expf(fminf(x, 20.0f)), n = e * (e + 2.0f), tn = n / (n + 2.0f);
+      float dt = 4.0f * (n + 1.0f) / ((n + 2.0f) * (n + 2.0f)), sg = e / (1.0f + e);
+      *v = x * tn;
+      *d1 = tn + x * dt * sg;
+      *d2 = dt * sg * (2.0f - 2.0f * x * tn * sg + x * (1.0f - sg));
+      return;
+    }
   }
   *v = *d1 = *d2 = NAN;
 }
@@ -748,6 +758,11 @@ static void unary_forward(dtTape* t, dtTensor* y) {
     }
     return;
   }
+  // Mish on a first-order tape: one vectorised pass
+  if (f == DT_MISH && !y->dot) {
+    dt_vec_mish(xv, yv, y->size);
+    return;
+  }
   for (int64_t i = 0; i < y->size; i++) {
     float d1, d2;
     unary_eval(f, xv[i], &yv[i], &d1, &d2);
@@ -780,6 +795,11 @@ static void unary_backward(dtTape* t, dtTensor* y) {
     } else {
       dt_vec_elu_backward(xv, yv, g, x->grad, !over, y->size);
     }
+    return;
+  }
+  if (f == DT_MISH && !so) {
+    int over = claim_overwrite(t, x);
+    if (over >= 0) dt_vec_mish_backward(xv, g, x->grad, !over, y->size);
     return;
   }
   if (!dt_ensure_grad(t, x)) return;
@@ -1434,9 +1454,7 @@ dtTensor* dt_groupnorm(dtTape* t, dtTensor* x, int groups, dtTensor* gain, dtTen
   return y;
 }
 
-dtTensor* dt_mish(dtTape* t, dtTensor* x) {
-  return dt_mul(t, x, dt_tanh(t, dt_softplus(t, x)));
-}
+dtTensor* dt_mish(dtTape* t, dtTensor* x) { return dt_unary(t, x, DT_MISH); }
 
 dtTensor* dt_mse(dtTape* t, dtTensor* a, dtTensor* b) {
   return dt_mean(t, dt_square(t, dt_sub(t, a, b)), DT_AXIS_ALL);
@@ -1481,6 +1499,6 @@ const char* dt_op_name(int op) {
 const char* dt_unary_name(int f) {
   static const char* names[DT_UNARY_COUNT] = {"elu",      "relu",   "tanh", "sigmoid",
                                               "exp",      "log",    "softplus", "square",
-                                              "sqrt",     "rsqrt",  "neg"};
+                                              "sqrt",     "rsqrt",  "neg", "mish"};
   return f >= 0 && f < DT_UNARY_COUNT ? names[f] : "unknown";
 }

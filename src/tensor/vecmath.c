@@ -110,3 +110,24 @@ DT_CLONES void dt_vec_tanh_backward(const float* restrict y, const float* restri
     });
   }
 }
+
+//---------------------------------------------------------------------------------------------
+// Mish: with e = exp(min(x, 20)), n = e (e + 2): tanh(softplus(x)) = n / (n + 2) (1 in float
+// past 20), f' = tanh(softplus(x)) + x (1 - tanh^2) sigmoid(x), 1 - tanh^2 = 4 (n + 1) / (n + 2)^2
+
+DT_CLONES void dt_vec_mish(const float* restrict x, float* restrict y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float e = expf(fminf(x[i], 20.0f)), m = e * (e + 2.0f);
+    y[i] = x[i] * m / (m + 2.0f);
+  }
+}
+
+DT_CLONES void dt_vec_mish_backward(const float* restrict x, const float* restrict g,
+                                    float* restrict gx, int acc, int64_t n) {
+  ACC_LOOP(acc, n, {
+    float e = expf(fminf(x[i], 20.0f)), m = e * (e + 2.0f), q = 1.0f / (m + 2.0f);
+    float d = m * q + x[i] * 4.0f * (m + 1.0f) * q * q * e / (1.0f + e);
+    PUT(gx[i], g[i] * d);
+  });
+}

@@ -31,6 +31,12 @@ void dt_vec_tanh_jvp(const float* x, const float* xd, float* y, float* yd, int64
 void dt_vec_tanh_backward(const float* y, const float* xd, const float* g, const float* gd,
                           float* gx, float* gxd, int acc, int64_t n);
 
+// y = mish(x) = x tanh(softplus(x)).
+void dt_vec_mish(const float* x, float* y, int64_t n);
+
+// gx += g mish'(x) (overwrites gx when acc == 0).
+void dt_vec_mish_backward(const float* x, const float* g, float* gx, int acc, int64_t n);
+
 // y += a.
 void dt_vec_add(float* y, const float* a, int64_t n);
 

@@ -1075,8 +1075,8 @@ static const OpCase conv1d_rows[] = {
 // group norm (torch semantics, eps 1e-5) with groups of 4..12 values (like the layer-norm rows'
 // 4-5), gain and bias as parameters or tape tensors, one group, one channel per group, [B, C]
 // and [B, C, H, W] inputs, and [4, 4, 4] where a per-channel [C] could be mistaken for a row;
-// Mish (x tanh(softplus(x))) over both branches of softplus, and on rows of 37 for the
-// vectorised tanh kernel's body and tail.
+// Mish (x tanh(softplus(x))) over [-3, 3], on rows of 37 (the vectorised kernel's body and
+// tail), at |x| in [3, 8] and across x = 20 where the kernel stops evaluating exp.
 #define GN(nm, sx, G, ng, nb, ...) \
   {nm, b_groupnorm, r_groupnorm, 1, {sx}, ng + nb, {__VA_ARGS__}, .iarg = {G, ng, nb}, \
    .farg = {1e-5f}}
@@ -1094,6 +1094,8 @@ static const OpCase norm_rows[] = {
      .iarg = {2, 1, 1}, .farg = {1e-5f}},
     {"mish", b_mish, r_mish, 1, {S2I(3, 4, INIT_UNIF, -3, 3)}},
     {"mish_wide", b_mish, r_mish, 1, {S2I(2, 37, INIT_UNIF, -3, 3)}},
+    {"mish_far", b_mish, r_mish, 1, {S2I(3, 4, INIT_AWAY0, 3, 8)}},
+    {"mish_past_clamp", b_mish, r_mish, 1, {S2I(2, 4, INIT_UNIF, 18, 22)}},
 };
 
 //---------------------------------------------------------------------------------------------
@@ -1105,7 +1107,32 @@ static void test_unary_affine_clamp(void) { check_table(ROWS(unary_rows), 200); 
 static void test_reductions_and_shape_ops(void) { check_table(ROWS(shape_rows), 300); }
 static void test_composites(void) { check_table(ROWS(composite_rows), 400); }
 static void test_conv2d(void) { check_table(ROWS(conv_rows), 600); }
+static dtTape* small_tape(size_t bytes);
+
 static void test_conv1d(void) { check_table(ROWS(conv1d_rows), 700); }
+
+// Mish's op equals x tanh(softplus(x)) composed from the primitives, on the vectorised
+// first-order path and on the scalar path of a tape with tangents, from -30 to 30
+static void test_mish_matches_composite(void) {
+  enum { N = 241 };
+  float xv[N];
+  for (int i = 0; i < N; i++) xv[i] = -30.0f + 0.25f * (float)i;
+  dtTape* t = small_tape(1 << 20);
+  double worst[2] = {0, 0};
+  for (int tangent = 0; tangent < 2; tangent++) {
+    dt_tape_reset(t);
+    dtTensor* x = dt_input2(t, 1, N, xv, "x");
+    if (tangent) dt_set_tangent(t, x, NULL);
+    dtTensor* m = dt_mish(t, x);
+    dtTensor* c = dt_mul(t, x, dt_tanh(t, dt_softplus(t, x)));
+    for (int i = 0; m && c && i < N; i++)
+      worst[tangent] = fmax(worst[tangent], fabs(m->val[i] - c->val[i]) / (1e-30 + fabs(c->val[i])));
+    CHECK(m && c);
+  }
+  CHECK(worst[0] < 2e-6 && worst[1] < 2e-6, "relative difference %.3g (vectorised), %.3g (scalar)",
+        worst[0], worst[1]);
+  dt_tape_free(t);
+}
 static void test_groupnorm_mish(void) { check_table(ROWS(norm_rows), 800); }
 
 // conv2d's errors name the op and the tensors; a kernel larger than the image, a channel
@@ -1150,8 +1177,6 @@ static void test_conv2d_errors(void) {
         "conv2d kept %zu bytes for an output of %lld floats", used - before, (long long)y2->size);
   dt_tape_free(t);
 }
-
-static dtTape* small_tape(size_t bytes);
 
 // conv1d / conv_transpose1d / groupnorm errors name the op and the tensors and leave no output
 static void test_conv1d_errors(void) {
@@ -1826,7 +1851,7 @@ static void test_names(void) {
   CHECK(strcmp(dt_op_name(-1), "unknown") == 0 && strcmp(dt_op_name(DT_OP_COUNT), "unknown") == 0);
   static const char* fns[DT_UNARY_COUNT] = {"elu",      "relu",   "tanh", "sigmoid",
                                             "exp",      "log",    "softplus", "square",
-                                            "sqrt",     "rsqrt",  "neg"};
+                                            "sqrt",     "rsqrt",  "neg", "mish"};
   for (int i = 0; i < DT_UNARY_COUNT; i++)
     CHECK(strcmp(dt_unary_name(i), fns[i]) == 0, "unary %d: %s", i, dt_unary_name(i));
   CHECK(strcmp(dt_unary_name(DT_UNARY_COUNT), "unknown") == 0);
@@ -1846,7 +1871,7 @@ static void test_names(void) {
 DT_TEST_MAIN("ops", TEST(test_checker_detects_errors), TEST(test_linear_matmul),
              TEST(test_binary_broadcast), TEST(test_unary_affine_clamp),
              TEST(test_reductions_and_shape_ops), TEST(test_composites),
-             TEST(test_network_hvp_and_mixed), TEST(test_conv2d), TEST(test_conv2d_errors), TEST(test_conv1d), TEST(test_groupnorm_mish), TEST(test_conv1d_errors), TEST(test_conv1d_chunks), TEST(test_shape_errors_name_op_and_tensors),
+             TEST(test_network_hvp_and_mixed), TEST(test_conv2d), TEST(test_conv2d_errors), TEST(test_conv1d), TEST(test_groupnorm_mish), TEST(test_mish_matches_composite), TEST(test_conv1d_errors), TEST(test_conv1d_chunks), TEST(test_shape_errors_name_op_and_tensors),
              TEST(test_null_propagation_keeps_first_error), TEST(test_check_finite),
              TEST(test_arena_exhaustion_is_an_error), TEST(test_rewind),
              TEST(test_backward_twice), TEST(test_frozen_params),
