@@ -307,10 +307,10 @@ dtTensor* dt_unet1d_forward(dtTape* t, const dtUnet1D* net, dtTensor* x, const f
 // memory
 
 // floats per sample of one residual block's activations at `out` channels and length n, with
-// their adjoints: each Conv1dBlock leaves 9 tensors of out n (conv, 2 reshapes, normalize, gain,
-// bias, softplus, tanh, product), FiLM 2, the residual conv and the sum 2; the input's share of
+// their adjoints: each Conv1dBlock leaves 7 tensors of out n (conv, 2 reshapes, normalize, gain,
+// bias, Mish), FiLM 2, the residual conv and the sum 2; the input's share of
 // a concatenation or a 1x1 conv is counted by the caller
-static double res_floats(int out, int n) { return 2.0 * (2 * 9 + 2 + 2) * out * n; }
+static double res_floats(int out, int n) { return 2.0 * (2 * 7 + 2 + 2) * out * n; }
 
 size_t dt_unet1d_tape_bytes(const dtUnet1DSpec* s, int batch) {
   if (dt_unet1d_check(s)) return 0;

@@ -256,30 +256,29 @@ static void test_gradient_matches_finite_differences(void) {
 }
 
 // dt_unet1d_tape_bytes bounds a training step's arena (forward + backward) without wasting
-// more than a few times what it needs
-static void test_tape_bytes_bound(void) {
-  dtUnet1DSpec s = dt_unet1d_spec_default(2, 8, 12);
+// more than a few times what it needs: the default spec and a three-level one
+static void tape_bytes_bound(const dtUnet1DSpec* s) {
   dtParams ps;
   dt_params_init(&ps);
   dtRng rng;
   dt_rng_seed(&rng, 4);
   dtUnet1D net;
-  CHECK_OK(dt_unet1d_create(&net, &s, &ps, "model", &rng));
-  int batches[2] = {8, 256};
+  CHECK_OK(dt_unet1d_create(&net, s, &ps, "model", &rng));
+  int batches[2] = {8, 256}, C = s->in_channels, T = s->horizon, F = s->cond_dim;
   size_t hw[2] = {0, 0};
-  static float xv[256 * 16], cv[256 * 12], steps[256];
-  dt_rng_fill_normal(&rng, xv, 256 * 16, 0, 1);
-  dt_rng_fill_normal(&rng, cv, 256 * 12, 0, 1);
+  static float xv[256 * 64], cv[256 * 64], steps[256];
+  dt_rng_fill_normal(&rng, xv, 256 * 64, 0, 1);
+  dt_rng_fill_normal(&rng, cv, 256 * 64, 0, 1);
   for (int k = 0; k < 2; k++) {
     int B = batches[k];
-    size_t bound = dt_unet1d_tape_bytes(&s, B);
+    size_t bound = dt_unet1d_tape_bytes(s, B);
     dtTapeOpts o = dt_tape_default_opts();
     o.arena_bytes = bound;
     dtTape* t = dt_tape_new(&o);
-    dtTensor* x = dt_input(t, 3, (int[]){B, 2, 8}, xv, "x");
-    dtTensor* c = dt_input2(t, B, 12, cv, "cond");
+    dtTensor* x = dt_input(t, 3, (int[]){B, C, T}, xv, "x");
+    dtTensor* c = dt_input2(t, B, F, cv, "cond");
     dtTensor* y = dt_unet1d_forward(t, &net, x, steps, c);
-    dtTensor* l = dt_mse(t, y, dt_input(t, 3, (int[]){B, 2, 8}, NULL, "eps"));
+    dtTensor* l = dt_mse(t, y, dt_input(t, 3, (int[]){B, C, T}, NULL, "eps"));
     CHECK(l != NULL, "batch %d in %zu bytes: %s", B, bound, dt_tape_error(t));
     if (l) CHECK_OK(dt_backward(t, l, NULL));
     dt_tape_memory(t, NULL, &hw[k], NULL);
@@ -287,11 +286,20 @@ static void test_tape_bytes_bound(void) {
   }
   // per sample, the bound's slope against the measured one
   double meas = (double)(hw[1] - hw[0]) / 248.0;
-  double est = (double)(dt_unet1d_tape_bytes(&s, 256) - dt_unet1d_tape_bytes(&s, 8)) / 248.0;
+  double est = (double)(dt_unet1d_tape_bytes(s, 256) - dt_unet1d_tape_bytes(s, 8)) / 248.0;
   if (getenv("DT_TEST_VERBOSE"))
-    printf("  tape per sample: measured %.0f bytes, bound %.0f; high water at 256: %zu\n", meas, est, hw[1]);
+    printf("  %d levels: tape per sample: measured %.0f bytes, bound %.0f; high water at 256: %zu\n",
+           s->levels, meas, est, hw[1]);
   CHECK(est >= meas && est <= 2.5 * meas, "bound %.0f bytes per sample, measured %.0f", est, meas);
   dt_params_free(&ps);
+}
+
+static void test_tape_bytes_bound(void) {
+  dtUnet1DSpec s = dt_unet1d_spec_default(2, 8, 12);
+  tape_bytes_bound(&s);
+  s = dt_unet1d_spec_default(3, 16, 20);
+  s.levels = 3, s.dims[0] = 32, s.dims[1] = 64, s.dims[2] = 128, s.kernel = 3, s.step_dim = 32;
+  tape_bytes_bound(&s);
 }
 
 DT_TEST_MAIN("unet1d", TEST(test_spec_checks), TEST(test_names_and_shapes),
