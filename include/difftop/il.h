@@ -170,6 +170,12 @@ typedef enum dtILSchedule {
   DT_IL_LR_COSINE = 1      // half a cosine from lr to 0 over the run (diffusers' "cosine")
 } dtILSchedule;
 
+// Noise network of the diffusion policy.
+typedef enum dtILNoiseNet {
+  DT_IL_NOISE_MLP = 0,     // MLP on [x_t, sinusoidal t, features] (hidden, layers + 1)
+  DT_IL_NOISE_UNET = 1     // 1-D temporal U-Net over the chunk (dtUnet1D; FiLM on [t, features])
+} dtILNoiseNet;
+
 // Settings of an IL policy and its training (config keys in dt_il_config_set).
 typedef struct dtILConfig {
   dtILKind kind;
@@ -214,12 +220,19 @@ typedef struct dtILConfig {
   float ema_max;           // the decay's ceiling (default 0.9999)
   dtILSchedule lr_schedule;  // learning rate over the run (default constant)
   int warmup_steps;        // linear warm-up of the learning rate over this many updates (default 0)
+  dtILNoiseNet noise_net;  // diffusion: the noise network (default mlp)
+  int unet_dims[DT_UNET_MAX_LEVELS];  // U-Net channels per level, 0 after the last (default 64, 128;
+                           // pred_steps must halve once per level after the first)
+  int unet_kernel;         // U-Net conv kernel, odd (default 5)
+  int unet_groups;         // U-Net GroupNorm groups, dividing every unet_dims entry (default 8)
+  int unet_step_dim;       // U-Net diffusion-step embedding (default 64)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).
 DTAPI void dt_il_config_default(dtILConfig* c);
 
-// Set one key ("policy", "base", "init", "cvae", "horizon", ...) from text.
+// Set one key ("policy", "base", "init", "cvae", "horizon", ...) from text; unet_dims takes a
+// comma-separated list ("64,128").
 DTAPI dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value);
 
 // Learning rate of update k (from 0) of a run of total updates: linear warm-up from 0 over

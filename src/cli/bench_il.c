@@ -46,6 +46,7 @@ int bench_il(int argc, char** argv) {
   const benchRow rows[] = {
       {"bc", {"policy=bc"}, 0},
       {"diffusion", {"policy=diffusion"}, 0},
+      {"diffusion-unet", {"policy=diffusion", "noise_net=unet"}, 0},
       {"residual+bc", {"policy=residual"}, 1},
       {"difftop+bc", {"policy=difftop"}, 1},
       {"difftop+diffusion", {"policy=difftop"}, 2},
@@ -60,6 +61,7 @@ int bench_il(int argc, char** argv) {
   if (json) printf("{\"suite\": \"il\", \"cpu\": \"%s\", \"blas_threads\": %d, \"results\": [\n", dt_cpu_model(), dt_get_num_threads());
   else printf("difftop bench il (%s, BLAS threads %d; Push-T state, default config: hidden 256, batch 256,\n"
               "PGA 10 iterations with unrolled backward; IBC 64 counter-examples, DFO 1024 x 3 rounds;\n"
+              "diffusion: DDIM 10 steps, noise MLP or U-Net (unet_dims 64,128, kernel 5, step_dim 64);\n"
               "inference = one call of 4 actions)\n"
               "%-20s %14s %14s\n", dt_cpu_model(), dt_get_num_threads(), "policy", "train samp/s", "ms/action");
   int rc = 0;

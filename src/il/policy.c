@@ -35,6 +35,7 @@ struct dtILPolicy {
   dtNormalizer obs_norm, act_norm;
   dtParams ps;
   dtMLP net;              // BC / diffusion noise net / residual net / IBC energy
+  dtUnet1D unet;          // diffusion with noise_net = unet: the noise net
   int img_c, img_h, img_w;  // BC on images: the frames' extent (0: no images)
   int img_feat;           // encoder features of the T_o frames (obs_steps * conv_out)
   dtConvNet conv;         // BC on images: the encoder shared by the frames
@@ -77,6 +78,7 @@ static const char* kind_names[] = {"bc", "diffusion", "residual", "difftop", "ib
 #define N_KINDS 5
 static const char* init_names[] = {"base", "zero", "random"};
 static const char* schedule_names[] = {"constant", "cosine"};
+static const char* noise_net_names[] = {"mlp", "unet"};
 
 const char* dt_il_kind_name(dtILKind k) { return (int)k >= 0 && (int)k < N_KINDS ? kind_names[k] : "?"; }
 
@@ -115,12 +117,34 @@ void dt_il_config_default(dtILConfig* c) {
   c->ibc_init_std = 0.1f;
   c->ema_power = 0.75f;
   c->ema_max = 0.9999f;
+  c->noise_net = DT_IL_NOISE_MLP;
+  c->unet_dims[0] = 64, c->unet_dims[1] = 128;
+  c->unet_kernel = 5;
+  c->unet_groups = 8;
+  c->unet_step_dim = 64;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
   for (int i = 0; i < n; i++)
     if (!strcmp(v, names[i])) return i;
   return -1;
+}
+
+// "64,128": 1 to DT_UNET_MAX_LEVELS channel counts in [1, 4096]
+static dtStatus parse_unet_dims(dtILConfig* c, const char* value) {
+  int dims[DT_UNET_MAX_LEVELS] = {0}, n = 0;
+  for (const char* q = value;;) {
+    char* end = NULL;
+    long v = strtol(q, &end, 10);
+    if (end == q || v < 1 || v > 4096 || n == DT_UNET_MAX_LEVELS || (*end && *end != ','))
+      return dt_error(DT_ERR_ARG, "IL config: unet_dims = '%s' must be 1 to %d channel counts in "
+                      "[1, 4096] separated by commas (e.g. 64,128)", value, DT_UNET_MAX_LEVELS);
+    dims[n++] = (int)v;
+    if (!*end) break;
+    q = end + 1;
+  }
+  memcpy(c->unet_dims, dims, sizeof dims);
+  return DT_OK;
 }
 
 dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
@@ -142,12 +166,16 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"conv_channels", &c->conv_channels, 1, 256}, {"conv_out", &c->conv_out, 1, 1024},
       {"ibc_negatives", &c->ibc_negatives, 1, 65536}, {"ibc_samples", &c->ibc_samples, 1, 1 << 20},
       {"ibc_iters", &c->ibc_iters, 0, 100}, {"ema", &c->ema, 0, 1},
-      {"warmup_steps", &c->warmup_steps, 0, 1 << 30}};
+      {"warmup_steps", &c->warmup_steps, 0, 1 << 30}, {"unet_kernel", &c->unet_kernel, 1, 31},
+      {"unet_groups", &c->unet_groups, 1, 256}, {"unet_step_dim", &c->unet_step_dim, 4, 1024}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
       return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be an integer in [%d, %d]", key, value,
                       ints[i].lo, ints[i].hi);
+    if ((ints[i].p == &c->unet_kernel && (int)num % 2 == 0) || (ints[i].p == &c->unet_step_dim && (int)num % 2))
+      return dt_error(DT_ERR_ARG, "IL config: %s = %s must be %s", key, value,
+                      ints[i].p == &c->unet_kernel ? "odd (padding kernel/2 keeps the chunk's length)" : "even");
     *ints[i].p = (int)num;
     return DT_OK;
   }
@@ -166,6 +194,13 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
     c->ema_max = (float)num;
     return DT_OK;
   }
+  if (!strcmp(key, "noise_net")) {
+    int k = parse_enum(value, noise_net_names, 2);
+    if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: noise_net '%s' (known: mlp, unet)", value);
+    c->noise_net = (dtILNoiseNet)k;
+    return DT_OK;
+  }
+  if (!strcmp(key, "unet_dims")) return parse_unet_dims(c, value);
   if (!strcmp(key, "lr_schedule")) {
     int k = parse_enum(value, schedule_names, 2);
     if (k < 0) return dt_error(DT_ERR_NOT_FOUND, "IL config: lr_schedule '%s' (known: constant, cosine)", value);
@@ -215,6 +250,14 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
   return dt_error(DT_ERR_NOT_FOUND, "IL config: unknown key '%s'", key);
 }
 
+// unet_dims as "64,128"
+static void unet_dims_str(const dtILConfig* c, char* buf, size_t size) {
+  size_t k = 0;
+  buf[0] = 0;
+  for (int l = 0; l < DT_UNET_MAX_LEVELS && c->unet_dims[l] > 0 && k < size; l++)
+    k += (size_t)snprintf(buf + k, size - k, "%s%d", l ? "," : "", c->unet_dims[l]);
+}
+
 static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
   char buf[64];
   dtStatus st = dt_config_set(cfg, "policy", dt_il_kind_name(c->kind), NULL);
@@ -230,7 +273,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"backward_iters", c->backward_iters}, {"action_repeat", c->action_repeat},
       {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out},
       {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters},
-      {"ema", c->ema}, {"warmup_steps", c->warmup_steps}};
+      {"ema", c->ema}, {"warmup_steps", c->warmup_steps}, {"unet_kernel", c->unet_kernel},
+      {"unet_groups", c->unet_groups}, {"unet_step_dim", c->unet_step_dim}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -246,6 +290,9 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
   if (!st) st = dt_config_set(cfg, "solver", dt_solver_name(c->solver), NULL);
   if (!st) st = dt_config_set(cfg, "backward", dt_backward_name(c->backward), NULL);
   if (!st) st = dt_config_set(cfg, "lr_schedule", schedule_names[c->lr_schedule], NULL);
+  if (!st) st = dt_config_set(cfg, "noise_net", noise_net_names[c->noise_net], NULL);
+  unet_dims_str(c, buf, sizeof buf);
+  if (!st) st = dt_config_set(cfg, "unet_dims", buf, NULL);
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->seed);
   if (!st) st = dt_config_set(cfg, "seed", buf, NULL);
   return st;
@@ -463,6 +510,31 @@ static dtStatus image_encoder_create(dtILPolicy* p, const int img[3]) {
   return dt_convnet_create(&p->conv, &cs, &p->ps, "bc_conv", &p->rng);
 }
 
+// the U-Net noise net of a diffusion policy: the chunk's actions along time, the action dims
+// as channels, the T_o frames' features as the global condition
+static dtStatus unet_spec(const dtILConfig* c, int A, int F, dtUnet1DSpec* s) {
+  *s = dt_unet1d_spec_default(A, c->pred_steps, F);
+  s->levels = 0;
+  for (int l = 0; l < DT_UNET_MAX_LEVELS && c->unet_dims[l] > 0; l++) s->dims[s->levels++] = c->unet_dims[l];
+  s->kernel = c->unet_kernel, s->groups = c->unet_groups, s->step_dim = c->unet_step_dim;
+  if (s->levels < 1) return dt_error(DT_ERR_ARG, "IL config: noise_net=unet needs unet_dims (e.g. 64,128)");
+  int halves = 1 << (s->levels - 1);
+  if (c->pred_steps % halves)
+    return dt_error(DT_ERR_ARG, "IL config: noise_net=unet halves the chunk of pred_steps = %d actions %d "
+                    "times (unet_dims has %d levels): use a pred_steps multiple of %d or fewer unet_dims",
+                    c->pred_steps, s->levels - 1, s->levels, halves);
+  for (int l = 0; l < s->levels; l++)
+    if (s->dims[l] % s->groups)
+      return dt_error(DT_ERR_ARG, "IL config: unet_dims entry %d is not a multiple of unet_groups = %d "
+                      "(GroupNorm splits the channels into groups)", s->dims[l], s->groups);
+  if (dt_unet1d_check(s)) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", dt_last_error());
+    return dt_error(DT_ERR_ARG, "IL config: noise_net=unet: %s", msg);
+  }
+  return DT_OK;
+}
+
 static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const dtNormalizer* on,
                               const dtNormalizer* an, dtILPolicy** out) {
   *out = NULL;
@@ -511,6 +583,11 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
       goto fail;
     }
   }
+  if (c->noise_net == DT_IL_NOISE_UNET && c->kind != DT_IL_DIFFUSION) {
+    st = dt_error(DT_ERR_ARG, "IL config: noise_net=unet applies to policy=diffusion only (policy=%s)",
+                  dt_il_kind_name(c->kind));
+    goto fail;
+  }
   switch (c->kind) {
     case DT_IL_BC: {
       p->n = c->pred_steps * A;
@@ -524,10 +601,16 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
     case DT_IL_DIFFUSION: {
       p->n = c->pred_steps * A;
       p->out_len = c->pred_steps;
-      dtMLPSpec s = dt_mlp_spec_elu(p->n + TEMB + p->feat_dim, Hd, L + 1, p->n);
-      for (int i = 0; i <= L; i++) s.act[i] = DT_ACT_RELU;
-      s.init = DT_INIT_TORCH_DEFAULT;
-      st = dt_mlp_create(&p->net, &s, &p->ps, "noise", &p->rng);
+      if (c->noise_net == DT_IL_NOISE_UNET) {
+        dtUnet1DSpec us;
+        st = unet_spec(c, A, p->feat_dim, &us);
+        if (!st) st = dt_unet1d_create(&p->unet, &us, &p->ps, "model", &p->rng);
+      } else {
+        dtMLPSpec s = dt_mlp_spec_elu(p->n + TEMB + p->feat_dim, Hd, L + 1, p->n);
+        for (int i = 0; i <= L; i++) s.act[i] = DT_ACT_RELU;
+        s.init = DT_INIT_TORCH_DEFAULT;
+        st = dt_mlp_create(&p->net, &s, &p->ps, "noise", &p->rng);
+      }
       // squaredcos_cap_v2 (diffusers / diffusion_policy)
       int T = c->diffusion_steps;
       double prod = 1.0;
@@ -602,6 +685,8 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
   }
   dtTapeOpts to = dt_tape_default_opts();
   to.arena_bytes = ((size_t)256 << 20) + image_arena_bytes(p);
+  if (c->kind == DT_IL_DIFFUSION && c->noise_net == DT_IL_NOISE_UNET)
+    to.arena_bytes += dt_unet1d_tape_bytes(&p->unet.spec, c->batch > 1 ? c->batch : 1);
   if (c->kind == DT_IL_IBC && ibc_arena_bytes(p) > to.arena_bytes) to.arena_bytes = ibc_arena_bytes(p);
   p->tape = dt_tape_new(&to);
   if (!p->tape) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
@@ -816,34 +901,69 @@ static void temb(float t, float* out) {
   }
 }
 
-// DDIM sampling (eta 0, clipped x0) of B chunks from features feat [B, feat_dim] into out [B, n]
-static dtStatus diffusion_sample(dtILPolicy* p, int B, const float* feat, float* out) {
-  int n = p->n, T = p->c.diffusion_steps, S = p->c.ddim_steps < T ? p->c.ddim_steps : T;
-  int in = n + TEMB + p->feat_dim;
-  float* x = out;
-  dt_rng_fill_normal(&p->rng, x, (size_t)B * n, 0.0f, 1.0f);
-  float* inp = p->tmp;  // [B, in]
-  if (B > p->cap) return dt_error(DT_ERR_ARG, "diffusion: batch %d above capacity %d", B, p->cap);
-  for (int k = S - 1; k >= 0; k--) {
-    int t = (int)((long)k * T / S), tprev = k > 0 ? (int)((long)(k - 1) * T / S) : -1;
-    float tv[TEMB];
+// a chunk [P, A] (time-major, as the dataset stores it) as the U-Net's [A, P] (channels first),
+// for B rows; back = 1 the other way
+static void chunk_transpose(const float* src, int B, int P, int A, float* dst, int back) {
+  for (int b = 0; b < B; b++)
+    for (int k = 0; k < P; k++)
+      for (int a = 0; a < A; a++) {
+        size_t tm = (size_t)b * P * A + (size_t)k * A + a, cm = (size_t)b * P * A + (size_t)a * P + k;
+        if (back) dst[tm] = src[cm];
+        else dst[cm] = src[tm];
+      }
+}
+
+// the noise net's prediction eps(x_t, t) [B, n] (time-major) for noisy chunks x [B, n] at
+// diffusion step t, on the policy's tape without parameter gradients; *eps points into the
+// tape or the scratch and stays valid until the next use of either
+static dtStatus predict_noise(dtILPolicy* p, int B, const float* x, const float* feat, int t,
+                              const float** eps) {
+  int n = p->n, F = p->feat_dim;
+  dtTape* tp = p->tape;
+  dt_tape_reset(tp);
+  dt_tape_set_param_grads(tp, 0);
+  dtTensor* y;
+  if (p->c.noise_net == DT_IL_NOISE_UNET) {
+    int P = p->c.pred_steps, A = p->act_dim, shape[3] = {B, A, P};
+    chunk_transpose(x, B, P, A, p->tmp, 0);
+    for (int b = 0; b < B; b++) p->ainit[b] = (float)t;
+    y = dt_unet1d_forward(tp, &p->unet, dt_input(tp, 3, shape, p->tmp, "x"), p->ainit,
+                          dt_input2(tp, B, F, feat, "features"));
+    if (y) chunk_transpose(y->val, B, P, A, p->tmp2, 1);
+    *eps = p->tmp2;
+  } else {
+    int in = n + TEMB + F;
+    float tv[TEMB], *inp = p->tmp;  // [B, in]
     temb((float)t, tv);
     for (int b = 0; b < B; b++) {
       memcpy(inp + (size_t)b * in, x + (size_t)b * n, n * sizeof(float));
       memcpy(inp + (size_t)b * in + n, tv, TEMB * sizeof(float));
-      memcpy(inp + (size_t)b * in + n + TEMB, feat + (size_t)b * p->feat_dim, p->feat_dim * sizeof(float));
+      memcpy(inp + (size_t)b * in + n + TEMB, feat + (size_t)b * F, F * sizeof(float));
     }
-    dt_tape_reset(p->tape);
-    dt_tape_set_param_grads(p->tape, 0);
-    dtTensor* eps = dt_mlp_forward(p->tape, &p->net, dt_input2(p->tape, B, in, inp, "x"));
-    dt_tape_set_param_grads(p->tape, 1);
-    if (!eps) return dt_tape_status(p->tape);
+    y = dt_mlp_forward(tp, &p->net, dt_input2(tp, B, in, inp, "x"));
+    *eps = y ? y->val : NULL;
+  }
+  dt_tape_set_param_grads(tp, 1);
+  return y ? DT_OK : dt_tape_status(tp);
+}
+
+// DDIM sampling (eta 0, clipped x0) of B chunks from features feat [B, feat_dim] into out [B, n]
+static dtStatus diffusion_sample(dtILPolicy* p, int B, const float* feat, float* out) {
+  int n = p->n, T = p->c.diffusion_steps, S = p->c.ddim_steps < T ? p->c.ddim_steps : T;
+  float* x = out;
+  dt_rng_fill_normal(&p->rng, x, (size_t)B * n, 0.0f, 1.0f);
+  if (B > p->cap) return dt_error(DT_ERR_ARG, "diffusion: batch %d above capacity %d", B, p->cap);
+  for (int k = S - 1; k >= 0; k--) {
+    int t = (int)((long)k * T / S), tprev = k > 0 ? (int)((long)(k - 1) * T / S) : -1;
+    const float* eps = NULL;
+    dtStatus st = predict_noise(p, B, x, feat, t, &eps);
+    if (st) return st;
     float ab = p->ab[t], abp = tprev >= 0 ? p->ab[tprev] : 1.0f;
     float sa = sqrtf(ab), s1 = sqrtf(1 - ab), sap = sqrtf(abp), s1p = sqrtf(1 - abp);
     for (int64_t i = 0; i < (int64_t)B * n; i++) {
-      float x0 = (x[i] - s1 * eps->val[i]) / sa;
+      float x0 = (x[i] - s1 * eps[i]) / sa;
       x0 = fminf(fmaxf(x0, -1.0f), 1.0f);
-      x[i] = sap * x0 + s1p * eps->val[i];
+      x[i] = sap * x0 + s1p * eps[i];
     }
   }
   return DT_OK;
@@ -991,6 +1111,40 @@ static dtStatus optimizer_step(dtILPolicy* p) {
   return st;
 }
 
+// the DDPM loss of a batch (targets p->yb, features p->xb): MSE between the noise drawn for a
+// random step t per row and the noise net's prediction from the noisy chunk
+static dtTensor* diffusion_loss(dtILPolicy* p, dtTape* t, int B) {
+  int n = p->n, F = p->feat_dim, unet = p->c.noise_net == DT_IL_NOISE_UNET;
+  int in = unet ? n : n + TEMB + F, P = p->c.pred_steps, A = p->act_dim;
+  float *inp = p->tmp, *eps = p->tmp2, *steps = p->ainit;
+  // the U-Net's rows are channels-first [A, P]: its noise is drawn in that layout and the
+  // targets are transposed to it (p->afinal)
+  const float* y = p->yb;
+  if (unet) {
+    chunk_transpose(p->yb, B, P, A, p->afinal, 0);
+    y = p->afinal;
+  }
+  dt_rng_fill_normal(&p->rng, eps, (size_t)B * n, 0.0f, 1.0f);
+  for (int b = 0; b < B; b++) {
+    int tt = (int)dt_rng_below(&p->rng, (uint32_t)p->c.diffusion_steps);
+    float sa = sqrtf(p->ab[tt]), s1 = sqrtf(1 - p->ab[tt]);
+    float* r = inp + (size_t)b * in;
+    for (int j = 0; j < n; j++) r[j] = sa * y[(size_t)b * n + j] + s1 * eps[(size_t)b * n + j];
+    steps[b] = (float)tt;
+    if (unet) continue;
+    temb((float)tt, r + n);
+    memcpy(r + n + TEMB, p->xb + (size_t)b * F, F * sizeof(float));
+  }
+  if (!unet) {
+    dtTensor* pred = dt_mlp_forward(t, &p->net, dt_input2(t, B, in, inp, "x"));
+    return dt_mse(t, pred, dt_input2(t, B, n, eps, "eps"));
+  }
+  int shape[3] = {B, A, P};
+  dtTensor* pred = dt_unet1d_forward(t, &p->unet, dt_input(t, 3, shape, inp, "x"), steps,
+                                     dt_input2(t, B, F, p->xb, "features"));
+  return dt_mse(t, pred, dt_input(t, 3, shape, eps, "eps"));
+}
+
 static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx, int B, double* loss,
                           int update) {
   if (!p || !ds || !idx || B < 1) return dt_error(DT_ERR_ARG, "dt_il_train_step: bad argument");
@@ -1029,20 +1183,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
       break;
     }
     case DT_IL_DIFFUSION: {
-      int in = n + TEMB + F;
-      float* inp = p->tmp;
-      float* eps = p->tmp2;
-      dt_rng_fill_normal(&p->rng, eps, (size_t)B * n, 0.0f, 1.0f);
-      for (int b = 0; b < B; b++) {
-        int tt = (int)dt_rng_below(&p->rng, (uint32_t)p->c.diffusion_steps);
-        float sa = sqrtf(p->ab[tt]), s1 = sqrtf(1 - p->ab[tt]);
-        float* r = inp + (size_t)b * in;
-        for (int j = 0; j < n; j++) r[j] = sa * p->yb[(size_t)b * n + j] + s1 * eps[(size_t)b * n + j];
-        temb((float)tt, r + n);
-        memcpy(r + n + TEMB, p->xb + (size_t)b * F, F * sizeof(float));
-      }
-      dtTensor* y = dt_mlp_forward(t, &p->net, dt_input2(t, B, in, inp, "x"));
-      dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, eps, "eps"));
+      dtTensor* ls = diffusion_loss(p, t, B);
       if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;

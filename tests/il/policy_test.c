@@ -567,6 +567,152 @@ static void test_eval_dmc(void) {
 #endif
 }
 
+// Push-T-shaped rows (obs key "state": x, y of agent and block, angle; 2-D pixel actions), a
+// smooth function of the state, for policies that act in Push-T evaluations
+static void make_pusht_data(dtDemoSet* ds) {
+  make_data(ds);
+  free(ds->obs);
+  ds->obs_dim = 5;
+  ds->obs = calloc(ds->total * 5, sizeof(float));
+  dtRng rng;
+  dt_rng_seed(&rng, 5);
+  for (int64_t i = 0; i < ds->total; i++) {
+    float* o = ds->obs + i * 5;
+    for (int j = 0; j < 4; j++) o[j] = 100.0f + 300.0f * (float)dt_rng_uniform(&rng);
+    o[4] = 6.28f * (float)dt_rng_uniform(&rng);
+    ds->actions[i * 2] = o[0] + 30.0f * sinf(o[4]);
+    ds->actions[i * 2 + 1] = o[1] - 30.0f * cosf(o[4]);
+  }
+  snprintf(ds->obs_keys, sizeof ds->obs_keys, "state");
+  dt_norm_fit(&ds->obs_norm, ds->obs, ds->total, 5);
+  dt_norm_fit(&ds->act_norm, ds->actions, ds->total, 2);
+}
+
+// a tiny U-Net noise net: 2 levels of 8 and 16 channels over the chunk of 4
+static void unet_config(dtILConfig* c) {
+  base_config(c, "diffusion");
+  CHECK_OK(dt_il_config_set(c, "noise_net", "unet"));
+  CHECK_OK(dt_il_config_set(c, "unet_dims", "8,16"));
+  CHECK_OK(dt_il_config_set(c, "unet_kernel", "3"));
+  CHECK_OK(dt_il_config_set(c, "unet_groups", "4"));
+  CHECK_OK(dt_il_config_set(c, "unet_step_dim", "8"));
+}
+
+// the U-Net settings reject what the network cannot take, with messages that say why
+static void test_diffusion_unet_config(void) {
+  dtILConfig c;
+  dt_il_config_default(&c);
+  CHECK(c.noise_net == DT_IL_NOISE_MLP && c.unet_dims[0] == 64 && c.unet_dims[1] == 128 &&
+        c.unet_dims[2] == 0 && c.unet_kernel == 5 && c.unet_groups == 8 && c.unet_step_dim == 64);
+  CHECK(dt_il_config_set(&c, "noise_net", "transformer") == DT_ERR_NOT_FOUND);
+  const char* bad[][2] = {{"unet_dims", "64,,128"}, {"unet_dims", ""}, {"unet_dims", "64,128,"},
+                          {"unet_dims", "8,16,32,64,128"}, {"unet_dims", "0,64"},
+                          {"unet_dims", "64;128"}, {"unet_kernel", "4"}, {"unet_step_dim", "9"},
+                          {"unet_groups", "0"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK(dt_il_config_set(&c, bad[i][0], bad[i][1]) == DT_ERR_ARG &&
+          strstr(dt_last_error(), bad[i][0]), "%s = '%s': %s", bad[i][0], bad[i][1], dt_last_error());
+  CHECK_OK(dt_il_config_set(&c, "unet_dims", "32,64,128"));
+  CHECK(c.unet_dims[0] == 32 && c.unet_dims[2] == 128 && c.unet_dims[3] == 0);
+  dtDemoSet ds;
+  make_data(&ds);
+  dtILPolicy* p = NULL;
+  // pred_steps 6 halves once (2 levels) but not twice (3 levels)
+  unet_config(&c);
+  c.pred_steps = 6;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  dt_il_policy_free(p), p = NULL;
+  CHECK_OK(dt_il_config_set(&c, "unet_dims", "8,16,32"));
+  CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && !p &&
+        strstr(dt_last_error(), "pred_steps = 6") && strstr(dt_last_error(), "multiple of 4"),
+        "%s", dt_last_error());
+  unet_config(&c);
+  CHECK_OK(dt_il_config_set(&c, "unet_dims", "8,18"));
+  CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && strstr(dt_last_error(), "unet_groups = 4"),
+        "%s", dt_last_error());
+  unet_config(&c);
+  CHECK_OK(dt_il_config_set(&c, "policy", "bc"));
+  CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && strstr(dt_last_error(), "policy=diffusion only"),
+        "%s", dt_last_error());
+  dt_demos_free(&ds);
+  dt_clear_error();
+}
+
+// a U-Net diffusion policy trains (the noise MSE falls), acts within the action range, and its
+// settings survive save and load (the U-Net is rebuilt from config.yaml)
+static void test_diffusion_unet_train_act_reload(void) {
+  dtDemoSet ds;
+  make_pusht_data(&ds);
+  dtILConfig c;
+  unet_config(&c);
+  dtILPolicy *p = NULL, *q = NULL;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  if (!p) return;
+  double l0 = train_epochs(p, &ds, 1);
+  double l1 = train_epochs(p, &ds, 200);
+  CHECK(l1 < 0.5 * l0, "U-Net noise MSE %g -> %g", l0, l1);
+  float hist[10], act[4];
+  memcpy(hist, ds.obs, 10 * sizeof(float));
+  CHECK_OK(dt_il_act(p, hist, act));
+  for (int j = 0; j < 4; j++)
+    CHECK(isfinite(act[j]) && act[j] >= ds.act_norm.min[j % 2] - 1e-3f &&
+          act[j] <= ds.act_norm.max[j % 2] + 1e-3f, "action %d = %g", j, act[j]);
+  const char* dir = tmp_dir("unet");
+  CHECK_OK(dt_il_policy_save(p, dir));
+  CHECK_OK(dt_il_policy_load(dir, &q));
+  if (q) {
+    const dtILConfig* qc = dt_il_policy_config(q);
+    CHECK(qc->noise_net == DT_IL_NOISE_UNET && qc->unet_dims[0] == 8 && qc->unet_dims[1] == 16 &&
+          qc->unet_dims[2] == 0 && qc->unet_kernel == 3 && qc->unet_groups == 4 &&
+          qc->unet_step_dim == 8);
+  }
+  dt_il_policy_free(q);
+  dt_il_policy_free(p);
+  rm_run(dir);
+  dt_demos_free(&ds);
+}
+
+// a saved and reloaded U-Net policy acts as the one in memory: evaluation reseeds the draws per
+// episode, so both see the same noise, and reacher's returns follow every action (a different
+// sample seed changes them)
+static void test_diffusion_unet_reload_same_actions(void) {
+#ifdef DT_HAVE_MUJOCO
+  dtDemoSet ds;
+  dtDmcDemoOpts o = dt_dmc_demo_default_opts();
+  o.episodes = 2;
+  memset(&ds, 0, sizeof ds);
+  CHECK_OK(dt_demos_generate_dmc("reacher-easy", &o, &ds));
+  dtILConfig c;
+  unet_config(&c);
+  c.act_steps = 1, c.pred_steps = 2;  // two levels halve the chunk of 2 once
+  dtILPolicy *p = NULL, *q = NULL;
+  CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+  int64_t idx[48];
+  for (int i = 0; i < 48; i++) idx[i] = i * 10;
+  double l;
+  for (int e = 0; p && e < 5; e++) CHECK_OK(dt_il_train_step(p, &ds, idx, 48, &l));
+  const char* dir = tmp_dir("unet_reacher");
+  if (p) CHECK_OK(dt_il_policy_save(p, dir));
+  if (p) CHECK_OK(dt_il_policy_load(dir, &q));
+  if (p && q) {
+    dtILEvalResult r;
+    double a[2], b[2], d[2];
+    CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, a));
+    CHECK_OK(dt_il_eval_dmc(q, "reacher-easy", 0, 2, 100000, &r, b));
+    dt_il_policy_set_sample_seed(p, 7);
+    CHECK_OK(dt_il_eval_dmc(p, "reacher-easy", 0, 2, 100000, &r, d));
+    for (int e = 0; e < 2; e++) CHECK(a[e] == b[e], "episode %d: %.9g vs %.9g", e, a[e], b[e]);
+    CHECK(a[0] != d[0] || a[1] != d[1], "sample seed 7 drew the same returns");
+  }
+  dt_il_policy_free(q);
+  dt_il_policy_free(p);
+  rm_run(dir);
+  dt_demos_free(&ds);
+#endif
+}
+
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
              TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_lr_schedule_and_ema_decay),
-             TEST(test_ema_training), TEST(test_eval_sample_seed), TEST(test_eval_dmc))
+             TEST(test_ema_training), TEST(test_eval_sample_seed), TEST(test_eval_dmc),
+             TEST(test_diffusion_unet_config), TEST(test_diffusion_unet_train_act_reload),
+             TEST(test_diffusion_unet_reload_same_actions))
