@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Pre-set comparison of the diffusion policy's two noise nets on Push-T (session 8), fixed
+# before any of its runs started: the demos of tools/il-confirm-diffusion.sh (smooth expert,
+# 200 demos, generator seed 0); training seeds 4, 5, 6; the epoch rule's diffusion budget (102
+# epochs) for both noise nets, everything else default (U-Net: unet_dims=64,128, kernel 5, 8
+# groups); then DiffTOP (5 epochs, H = 1) on each U-Net policy. Every policy is scored on the 50
+# upstream test seeds with sample seeds 0-4 (il-eval --sample-seeds 5).
+# Claims: (1) U-Net diffusion's mean score > MLP diffusion's; (2) DiffTOP + U-Net diffusion's
+# mean >= U-Net diffusion's (the paper's DiffTOP + Diffusion >= Diffusion).
+# Usage: bash tools/il-unet.sh [OUT_DIR]   (default runs/il-unet; finished steps are skipped;
+# EXE picks the binary, default ./build/difftop)
+set -euo pipefail
+export OPENBLAS_NUM_THREADS=1
+OUT=${1:-runs/il-unet}
+EXE=${EXE:-./build/difftop}
+DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
+mkdir -p "$OUT"
+[ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
+train() {  # OUT_RUN ARGS...: train once (no eval), then score with 5 sample seeds
+  local d=$1; shift
+  [ -f "$d/model.safetensors" ] || $EXE il-train --threads 1 --demos "$DEMOS" --out "$d" \
+    --eval-episodes 0 "$@" > "$d.log" 2>&1
+  grep -q '"sample_seeds": 5' "$d/eval.json" 2>/dev/null ||
+    $EXE il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
+  echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
+}
+for s in 4 5 6; do
+  train "$OUT/diffusion-mlp-s$s" --policy diffusion --seed $s --epochs 102
+  train "$OUT/diffusion-unet-s$s" --policy diffusion noise_net=unet --seed $s --epochs 102
+  train "$OUT/difftop-diffusion-unet-s$s" --policy difftop --base "$OUT/diffusion-unet-s$s" \
+    --seed $s --epochs 5
+done
