@@ -8,7 +8,7 @@
 # Claims: (1) U-Net diffusion's mean score > MLP diffusion's; (2) DiffTOP + U-Net diffusion's
 # mean >= U-Net diffusion's (the paper's DiffTOP + Diffusion >= Diffusion).
 # Usage: bash tools/il-unet.sh [OUT_DIR]   (default runs/il-unet; finished steps are skipped;
-# EXE picks the binary, default ./build/difftop)
+# EXE picks the binary, default ./build/difftop; SEEDS="5" runs a subset)
 set -euo pipefail
 export OPENBLAS_NUM_THREADS=1
 OUT=${1:-runs/il-unet}
@@ -24,7 +24,7 @@ train() {  # OUT_RUN ARGS...: train once (no eval), then score with 5 sample see
     $EXE il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
   echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
 }
-for s in 4 5 6; do
+for s in ${SEEDS:-4 5 6}; do
   train "$OUT/diffusion-mlp-s$s" --policy diffusion --seed $s --epochs 102
   train "$OUT/diffusion-unet-s$s" --policy diffusion noise_net=unet --seed $s --epochs 102
   train "$OUT/difftop-diffusion-unet-s$s" --policy difftop --base "$OUT/diffusion-unet-s$s" \
