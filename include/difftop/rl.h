@@ -78,7 +78,8 @@ typedef struct dtRLConfig {
   int shift_init;           // 1: within an episode, start from the previous plan advanced by one
                             // step, its last step from the pi rollout (0: the pi rollout)
   int explore;              // 1: while training, add N(0, s^2) to the trajectory optimizer's
-                            // executed action, s = TD-MPC's std schedule (0: official, none)
+                            // executed action, s = TD-MPC's std schedule, or with mppi_init the
+                            // MPPI elites' std of the first action as TD-MPC (0: official, none)
   int mppi_init;            // 1: start the solver from the MPPI elite TD-MPC would execute (its
                             // 25 pi trajectories included) instead of the pi rollout (0: official)
   // ablations

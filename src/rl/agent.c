@@ -190,9 +190,10 @@ static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, 
   dtTrajopt* s;
   dtStatus st = get_solver(a, h, 0, &s);
   if (st) return st;
+  int from_mppi = !c->no_pi_init && c->mppi_init;
   if (c->no_pi_init) {
     memset(a->a_init, 0, (size_t)n * sizeof(float));
-  } else if (c->mppi_init) {
+  } else if (from_mppi) {
     // sampling-based search first: the solver refines the MPPI elite TD-MPC would execute
     int elite;
     if ((st = dt_agent_mppi_plan(a, obs, h, step, t0, &elite))) return st;
@@ -212,12 +213,13 @@ static dtStatus act_trajopt(dtAgent* a, const float* obs, int64_t step, int t0, 
   a->last_h = h;
   a->plan_call = a->act_calls;
   // the executed action: the best iterate's first action (NaN -> 0), plus the exploration
-  // noise, clipped to the box
+  // noise (the std schedule's, or with an MPPI start TD-MPC's: the elites' std of the first
+  // action, at least the schedule's), clipped to the box
   float xs = c->explore && !eval ? dt_agent_min_std(c, step) : 0.0f;
   for (int j = 0; j < a->A; j++) {
     float v = a->a_best[j];
     v = !isfinite(v) ? 0.0f : v;
-    if (xs > 0) v += xs * dt_rng_normal(&a->rng);
+    if (xs > 0) v += (from_mppi ? a->mppi_std[j] : xs) * dt_rng_normal(&a->rng);
     action[j] = v > 1 ? 1 : (v < -1 ? -1 : v);
   }
   return DT_OK;

@@ -221,6 +221,42 @@ static void test_mppi_init(void) {
   }
 }
 
+// explore with mppi_init: the training action is the solver's best first action plus TD-MPC's
+// noise, the MPPI elites' std of the first action times N(0, 1), clipped to the box (a twin
+// agent without explore draws the same normals next)
+static void test_mppi_init_explore(void) {
+  float obs[S] = {0.1f, -0.2f, 0.3f, 0.0f, 0.5f}, act[2][A];
+  int64_t step = 1000;
+  dtAgent* ag[2] = {NULL, NULL};
+  dtReplay* rp[2] = {NULL, NULL};
+  for (int e = 0; e <= 1; e++) {
+    dtRLConfig c;
+    small_config(&c, DT_ALGO_DIFFTOP);
+    c.mppi_init = 1, c.explore = e;
+    c.std_start = c.std_end = 0.01f;  // a low floor: the elites' std is above it
+    dtRng rng;
+    dt_rng_seed(&rng, 8);
+    rp[e] = synthetic_replay(&c, &rng);
+    CHECK_OK(dt_agent_new(&c, S, A, &ag[e]));
+    if (!ag[e]) return;
+    dtUpdateInfo info;
+    for (int i = 0; i < 30; i++) CHECK_OK(dt_agent_update(ag[e], rp[e], i, &info));
+    CHECK_OK(dt_agent_act(ag[e], obs, step, 1, 0, act[e]));
+  }
+  dtAgent *noisy = ag[1], *plain = ag[0];
+  CHECK(!memcmp(noisy->a_best, plain->a_best, A * sizeof(float)), "the same solve either way");
+  float floor_std = dt_agent_min_std(&noisy->cfg, step);
+  int above = 0;
+  for (int j = 0; j < A; j++) {
+    above |= noisy->mppi_std[j] > floor_std * 1.01f;
+    float v = plain->a_best[j] + noisy->mppi_std[j] * dt_rng_normal(&plain->rng);
+    v = v > 1 ? 1 : (v < -1 ? -1 : v);
+    CHECK_NEAR(act[1][j], v, 1e-6);
+  }
+  CHECK(above, "the elites' std should exceed the floor %g here (else the test cannot tell)", floor_std);
+  for (int e = 0; e <= 1; e++) dt_agent_free(ag[e]), dt_replay_free(rp[e]);
+}
+
 static void test_bad_observation(void) {
   dtRLConfig c;
   small_config(&c, DT_ALGO_DIFFTOP);
@@ -283,7 +319,7 @@ static void test_resume_is_exact(void) {
 #endif
 
 DT_TEST_MAIN("rl/agent", TEST(test_planner_schedule), TEST(test_updates_reduce_the_loss),
-             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_explore_noise), TEST(test_mppi_init),
+             TEST(test_policy_gradient_freezes_pi_and_state_critics), TEST(test_shift_init_warm_start), TEST(test_explore_noise), TEST(test_mppi_init), TEST(test_mppi_init_explore),
              TEST(test_bad_observation)
 #ifdef DT_HAVE_MUJOCO
              , TEST(test_resume_is_exact)
