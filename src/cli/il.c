@@ -334,6 +334,19 @@ static int write_eval_dmc(const char* dir, const dtILPolicy* p, const dtILEvalRe
 
 static int is_dmc_task(const char* task) { return task[0] && strcmp(task, "pusht"); }
 
+// the score of each sample seed, their mean and sd (nothing for one sample seed)
+static void print_by_sample_seed(unsigned long long ss0, const double* v, int n, double mean,
+                                 int decimals) {
+  if (n < 2) return;
+  double sq = 0;
+  printf("  by sample seed (%llu..):", ss0);
+  for (int i = 0; i < n; i++) {
+    printf(" %.*f", decimals, v[i]);
+    sq += (v[i] - mean) * (v[i] - mean);
+  }
+  printf("; mean %.*f, sd %.*f\n", decimals, mean, decimals, sqrt(sq / (n - 1)));
+}
+
 // evaluate on the policy's DMC task with sample seeds ss0..ss0+n_ss-1 (the same env seeds
 // for each), compare with the expert, write eval.json
 static int eval_dmc_run(dtILPolicy* p, const char* dir, int episodes, uint64_t seed0,
@@ -368,15 +381,7 @@ static int eval_dmc_run(dtILPolicy* p, const char* dir, int episodes, uint64_t s
   printf("%s: %s, return %.1f ± %.1f over %d episodes (env seeds %llu..), expert %.1f, %.3f ms/action\n",
          c->task, dt_il_kind_name(c->kind), sum.mean_score, sum.sd_score, episodes * n_ss,
          (unsigned long long)seed0, ex.mean_score, sum.ms_per_action);
-  if (n_ss > 1) {
-    double sq2 = 0;
-    printf("  by sample seed (%llu..):", ss0);
-    for (int k = 0; k < n_ss; k++) {
-      printf(" %.1f", by_ss[k]);
-      sq2 += (by_ss[k] - sum.mean_score) * (by_ss[k] - sum.mean_score);
-    }
-    printf("; mean %.1f, sd %.1f\n", sum.mean_score, sqrt(sq2 / (n_ss - 1)));
-  }
+  print_by_sample_seed(ss0, by_ss, n_ss, sum.mean_score, 1);
   free(rets), free(by_ss);
   return 0;
 }
@@ -845,15 +850,7 @@ int cmd_il_eval(int argc, char** argv) {
   printf("%s: %s, score %.4f, success %.3f over %d episodes (seeds %u..), %.3f ms/action\n", argv[1],
          dt_il_kind_name(dt_il_policy_config(p)->kind), r.mean_score, r.success_rate, r.episodes,
          seed0, r.ms_per_action);
-  if (n_ss > 1) {
-    double sq = 0;
-    printf("  by sample seed (%llu..):", sample_seed);
-    for (int i = 0; i < n_ss; i++) {
-      printf(" %.4f", scores[i]);
-      sq += (scores[i] - r.mean_score) * (scores[i] - r.mean_score);
-    }
-    printf("; mean %.4f, sd %.4f\n", r.mean_score, sqrt(sq / (n_ss - 1)));
-  }
+  print_by_sample_seed(sample_seed, scores, n_ss, r.mean_score, 4);
   dt_il_policy_free(p);
   return 0;
 }
