@@ -5,7 +5,7 @@
     fig = plot_runs(["runs/difftop-reacher-easy-s1", "runs/difftop-reacher-easy-s2"], out="c.png")
 
 A run directory holds config.yaml (task, algo, seed), eval.csv (env_step, mean_return, ...) and
-train.csv. Runs of the same task and algorithm are grouped; the mean +- std over seeds is drawn
+train.csv. Runs of the same task, algorithm and variant flags are grouped; the mean +- std over seeds is drawn
 at the env steps every seed reached. With published=True and a repository checkout, TD-MPC's
 published curves (data/tdmpc) are overlaid, as tools/plot_curves.py does. Needs matplotlib only
 for drawing; load_run and group_runs work without it.
@@ -67,14 +67,31 @@ def mean_std(curves, max_step=None):
     return xs, means, stds
 
 
+# config flags that make a run a variant of its algorithm (off = "0" in configs/default.yaml)
+VARIANT_FLAGS = ("mppi_init", "explore", "no_backward", "no_pi_init", "no_reward_loss",
+                 "no_dynamics_loss")
+
+
+def variant_label(config):
+    """The algorithm's name plus the variant flags a run turned on, e.g. 'difftop +mppi_init'."""
+    label = config.get("algo", "?")
+    for flag in VARIANT_FLAGS:
+        if config.get(flag, "0") not in ("0", ""):
+            label += " +" + flag
+    if config.get("pg_mode", "official") not in ("official", ""):
+        label += " pg_mode=" + config["pg_mode"]
+    return label
+
+
 def group_runs(runs, x="env_step", y="mean_return"):
-    """{(task, algo): [(steps, values), ...]} from eval.csv of each run."""
+    """{(task, variant label): [(steps, values), ...]} from eval.csv of each run; runs of one
+    algorithm with different variant flags (variant_label) are kept apart."""
     groups = defaultdict(list)
     for run in runs:
         r = load_run(run)
         ev = r["eval"]
         if ev.get(x) and ev.get(y):
-            key = (r["config"].get("task", "?"), r["config"].get("algo", "?"))
+            key = (r["config"].get("task", "?"), variant_label(r["config"]))
             groups[key].append(([int(s) for s in ev[x]], ev[y]))
     return dict(groups)
 
@@ -118,6 +135,9 @@ def plot_runs(runs, out=None, published_curves=True, ylim=(0, 1000)):
     rows = math.ceil(len(tasks) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     colors = {"difftop": "tab:red", "tdmpc": "tab:blue"}
+    extra_colors = ["tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:olive"]
+    variants = sorted({label for _, label in groups} - set(colors))
+    colors.update({v: extra_colors[i % len(extra_colors)] for i, v in enumerate(variants)})
     for i, task in enumerate(tasks):
         ax = axes[i // cols][i % cols]
         ours_max = 0

@@ -31,3 +31,22 @@ def test_load_group_and_plot(tmp_path):
     out = tmp_path / "curves.png"
     fig = plot.plot_runs([a, b, c], out=str(out))
     assert out.stat().st_size > 1000 and len(fig.axes) >= 2
+
+
+def test_variants_are_grouped_apart(tmp_path):
+    a = make_run(tmp_path, "a", "pendulum-swingup", "difftop", 1, [10, 20])
+    b = make_run(tmp_path, "b", "pendulum-swingup", "difftop", 1, [50, 60])
+    with open(b + "/config.yaml", "a") as f:
+        f.write("mppi_init: 1\nexplore: 1\nno_backward: 0\npg_mode: official\n")
+    c = make_run(tmp_path, "c", "pendulum-swingup", "difftop", 2, [70, 80])
+    with open(c + "/config.yaml", "a") as f:
+        f.write("pg_mode: batched\n")
+    groups = plot.group_runs([a, b, c])
+    assert sorted(groups) == [("pendulum-swingup", "difftop"),
+                              ("pendulum-swingup", "difftop +mppi_init +explore"),
+                              ("pendulum-swingup", "difftop pg_mode=batched")]
+    assert groups[("pendulum-swingup", "difftop +mppi_init +explore")][0][1] == [50.0, 60.0]
+    pytest.importorskip("matplotlib")
+    fig = plot.plot_runs([a, b, c], out=str(tmp_path / "v.png"))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any(l.startswith("difftop +mppi_init +explore") for l in labels)
