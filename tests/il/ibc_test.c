@@ -23,23 +23,26 @@ static void make_energy(dtParams* ps, dtMLP* e, int hidden) {
   CHECK_OK(dt_mlp_create(e, &s, ps, "energy", &rng));
 }
 
-// the loss with counter-examples from seed 5
-static double loss_at(dtTape* t, const dtMLP* e, float* rows) {
+// the loss with `neg` counter-examples from seed 5
+static double loss_neg(dtTape* t, const dtMLP* e, float* rows, int neg) {
   dtRng rng;
   dt_rng_seed(&rng, 5);
   dt_tape_reset(t);
-  dtTensor* l = dt_ibc_loss(t, e, B, F, NA, feat, target, NEG, &rng, rows);
+  dtTensor* l = dt_ibc_loss(t, e, B, F, NA, feat, target, neg, &rng, rows);
   return l ? l->val[0] : NAN;
 }
 
+// the loss with NEG counter-examples
+static double loss_at(dtTape* t, const dtMLP* e, float* rows) { return loss_neg(t, e, rows, NEG); }
+
 // InfoNCE by hand: the same candidates, one energy row at a time, log-sum-exp in double
-static double loss_direct(dtTape* t, const dtMLP* e) {
+static double loss_direct(dtTape* t, const dtMLP* e, int neg) {
   dtRng rng;
   dt_rng_seed(&rng, 5);
   double total = 0;
   for (int b = 0; b < B; b++) {
     double logit[NEG + 1], mx = -INFINITY, sum = 0;
-    for (int j = 0; j <= NEG; j++) {
+    for (int j = 0; j <= neg; j++) {
       float row[F + NA];
       memcpy(row, feat + b * F, sizeof(float) * F);
       if (j == 0) memcpy(row + F, target + b * NA, sizeof(float) * NA);
@@ -49,7 +52,7 @@ static double loss_direct(dtTape* t, const dtMLP* e) {
       logit[j] = en ? -(double)en->val[0] : NAN;
       mx = fmax(mx, logit[j]);
     }
-    for (int j = 0; j <= NEG; j++) sum += exp(logit[j] - mx);
+    for (int j = 0; j <= neg; j++) sum += exp(logit[j] - mx);
     total += mx + log(sum) - logit[0];
   }
   return total / B;
@@ -62,7 +65,9 @@ static void test_loss_value_and_gradient(void) {
   dtTape* t = dt_tape_new(NULL);
   float* rows = malloc(dt_ibc_loss_rows(B, F, NA, NEG) * sizeof(float));
   double l = loss_at(t, &e, rows);
-  CHECK_NEAR(l, loss_direct(t, &e), 1e-5);
+  CHECK_NEAR(l, loss_direct(t, &e, NEG), 1e-5);
+  // as many candidates per row as rows: the row maxima must not broadcast as a row
+  CHECK_NEAR(loss_neg(t, &e, rows, B - 1), loss_direct(t, &e, B - 1), 1e-5);
   CHECK(l > 0 && l < 10, "loss %g", l);
   // analytic gradient of every parameter against central differences of the whole loss
   dt_params_zero_grad(&ps);
