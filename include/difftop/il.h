@@ -226,6 +226,10 @@ typedef struct dtILConfig {
   int unet_kernel;         // U-Net conv kernel, odd (default 5)
   int unet_groups;         // U-Net GroupNorm groups, dividing every unet_dims entry (default 8)
   int unet_step_dim;       // U-Net diffusion-step embedding (default 64)
+  int gmm_modes;           // BC: 0 = a deterministic MSE head (default); K >= 1 = a K-component
+                           // Gaussian-mixture head (robomimic's GMM; its default K = 5), trained by
+                           // likelihood, acting with a sampled component's mean
+  float gmm_min_std;       // BC with gmm_modes: the floor added to every std (default 1e-4)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).

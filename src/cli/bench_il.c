@@ -56,6 +56,7 @@ int bench_il(int argc, char** argv) {
       {"difftop-cvae+bc", {"policy=difftop", "cvae=1"}, 1},
       {"ibc", {"policy=ibc"}, 0},
       {"ibc+diffusion", {"policy=ibc"}, 2},
+      {"bc-gmm (5 modes)", {"policy=bc", "gmm_modes=5"}, 0},
   };
   int nrows = (int)(sizeof rows / sizeof rows[0]);
   if (json) printf("{\"suite\": \"il\", \"cpu\": \"%s\", \"blas_threads\": %d, \"results\": [\n", dt_cpu_model(), dt_get_num_threads());

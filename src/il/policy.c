@@ -20,6 +20,7 @@
 #include "difftop/il.h"
 #include "difftop/io.h"
 #include "difftop/pusht.h"
+#include "gmm.h"
 #include "ibc.h"
 
 #define TEMB 32  // diffusion timestep embedding size
@@ -122,6 +123,8 @@ void dt_il_config_default(dtILConfig* c) {
   c->unet_kernel = 5;
   c->unet_groups = 8;
   c->unet_step_dim = 64;
+  c->gmm_modes = 0;
+  c->gmm_min_std = 1e-4f;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
@@ -167,7 +170,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"ibc_negatives", &c->ibc_negatives, 1, 65536}, {"ibc_samples", &c->ibc_samples, 1, 1 << 20},
       {"ibc_iters", &c->ibc_iters, 0, 100}, {"ema", &c->ema, 0, 1},
       {"warmup_steps", &c->warmup_steps, 0, 1 << 30}, {"unet_kernel", &c->unet_kernel, 1, 31},
-      {"unet_groups", &c->unet_groups, 1, 256}, {"unet_step_dim", &c->unet_step_dim, 4, 1024}};
+      {"unet_groups", &c->unet_groups, 1, 256}, {"unet_step_dim", &c->unet_step_dim, 4, 1024},
+      {"gmm_modes", &c->gmm_modes, 0, 64}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -182,7 +186,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
   struct { const char* k; float* p; } flts[] = {
       {"kl_weight", &c->kl_weight}, {"gamma", &c->gamma}, {"lr", &c->lr}, {"step", &c->step},
       {"prox", &c->prox}, {"ibc_noise", &c->ibc_noise}, {"ibc_shrink", &c->ibc_shrink},
-      {"ibc_init_std", &c->ibc_init_std}, {"ema_power", &c->ema_power}};
+      {"ibc_init_std", &c->ibc_init_std}, {"ema_power", &c->ema_power},
+      {"gmm_min_std", &c->gmm_min_std}};
   for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
     if (strcmp(key, flts[i].k)) continue;
     if (!is_num || num < 0) return dt_error(DT_ERR_ARG, "IL config: %s = '%s' must be a number >= 0", key, value);
@@ -274,7 +279,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"conv_channels", c->conv_channels}, {"conv_out", c->conv_out},
       {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters},
       {"ema", c->ema}, {"warmup_steps", c->warmup_steps}, {"unet_kernel", c->unet_kernel},
-      {"unet_groups", c->unet_groups}, {"unet_step_dim", c->unet_step_dim}};
+      {"unet_groups", c->unet_groups}, {"unet_step_dim", c->unet_step_dim},
+      {"gmm_modes", c->gmm_modes}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -282,7 +288,8 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
   struct { const char* k; float v; } flts[] = {
       {"kl_weight", c->kl_weight}, {"gamma", c->gamma}, {"lr", c->lr}, {"step", c->step},
       {"prox", c->prox}, {"ibc_noise", c->ibc_noise}, {"ibc_shrink", c->ibc_shrink},
-      {"ibc_init_std", c->ibc_init_std}, {"ema_power", c->ema_power}, {"ema_max", c->ema_max}};
+      {"ibc_init_std", c->ibc_init_std}, {"ema_power", c->ema_power}, {"ema_max", c->ema_max},
+      {"gmm_min_std", c->gmm_min_std}};
   for (size_t i = 0; !st && i < sizeof flts / sizeof flts[0]; i++) {
     snprintf(buf, sizeof buf, "%.9g", (double)flts[i].v);
     st = dt_config_set(cfg, flts[i].k, buf, NULL);
@@ -456,7 +463,8 @@ static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
   if (st) return st;
   if (p->cap >= cap) return DT_OK;
   float** bufs[] = {&p->xb, &p->yb, &p->ainit, &p->afinal, &p->dLda, &p->dLdx, &p->tmp, &p->tmp2};
-  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0);
+  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0) +
+          p->c.gmm_modes * p->c.pred_steps * p->act_dim + 2;
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     free(*bufs[i]);
     *bufs[i] = calloc((size_t)cap * w + 64, sizeof(float));
@@ -588,11 +596,22 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
                   dt_il_kind_name(c->kind));
     goto fail;
   }
+  if (c->gmm_modes > 0 && c->kind != DT_IL_BC) {
+    st = dt_error(DT_ERR_ARG, "IL config: gmm_modes applies to policy=bc only (policy=%s)",
+                  dt_il_kind_name(c->kind));
+    goto fail;
+  }
+  if (c->gmm_modes > 0 && !(c->gmm_min_std > 0)) {
+    st = dt_error(DT_ERR_ARG, "IL config: gmm_min_std must be > 0 with gmm_modes (got %g)",
+                  (double)c->gmm_min_std);
+    goto fail;
+  }
   switch (c->kind) {
     case DT_IL_BC: {
       p->n = c->pred_steps * A;
       p->out_len = c->pred_steps;
-      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->img_feat, Hd, L, p->n);
+      int width = c->gmm_modes > 0 ? dt_gmm_width(c->gmm_modes, p->n) : p->n;
+      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->img_feat, Hd, L, width);
       for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
       s.init = DT_INIT_TORCH_DEFAULT;
       st = dt_mlp_create(&p->net, &s, &p->ps, "bc", &p->rng);
@@ -990,6 +1009,10 @@ static dtStatus base_predict(dtILPolicy* b, int B, const float* feat, float* out
   dtTensor* y = bc_forward(b, b->tape, B, feat);
   dt_tape_set_param_grads(b->tape, 1);
   if (!y) return dt_tape_status(b->tape);
+  if (b->c.gmm_modes > 0) {
+    dt_gmm_sample(y->val, B, b->c.gmm_modes, b->n, &b->rng, out);
+    return DT_OK;
+  }
   for (int64_t i = 0; i < (int64_t)B * b->n; i++) out[i] = fminf(fmaxf(y->val[i], -1.0f), 1.0f);
   return DT_OK;
 }
@@ -1177,7 +1200,9 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
   switch (p->c.kind) {
     case DT_IL_BC: {
       dtTensor* y = bc_forward(p, t, B, p->xb);
-      dtTensor* ls = dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
+      dtTensor* ls = p->c.gmm_modes > 0
+                         ? dt_gmm_nll(t, y, p->c.gmm_modes, n, p->yb, p->c.gmm_min_std, p->tmp2)
+                         : dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
       if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;
       break;

@@ -711,8 +711,79 @@ static void test_diffusion_unet_reload_same_actions(void) {
 #endif
 }
 
+// 4 demos of 12 steps with uninformative observations; action dim 0 is 2 for the whole of
+// demos 0 and 2 and 8 for demos 1 and 3 (two modes), dim 1 is 5; actions normalised over [0, 10]
+static void make_bimodal_data(dtDemoSet* ds) {
+  make_data(ds);
+  for (int d = 0; d < ds->n_demos; d++)
+    for (int64_t i = ds->start[d]; i < ds->start[d + 1]; i++) {
+      ds->actions[i * 2] = d % 2 ? 8.0f : 2.0f;
+      ds->actions[i * 2 + 1] = 5.0f;
+    }
+  const float lo[2] = {0, 0}, hi[2] = {10, 10};
+  CHECK_OK(dt_norm_set(&ds->act_norm, 2, lo, hi));
+}
+
+// counts of 200 calls' first action near mode 2, near mode 8, and elsewhere
+static void mode_counts(dtILPolicy* p, int counts[3]) {
+  memset(counts, 0, 3 * sizeof(int));
+  float hist[6] = {1, 2, 3, 4, 5, 6}, a[4];
+  for (int r = 0; r < 200; r++) {
+    CHECK_OK(dt_il_act(p, hist, a));
+    counts[fabsf(a[0] - 2.0f) < 1.0f ? 0 : fabsf(a[0] - 8.0f) < 1.0f ? 1 : 2]++;
+  }
+}
+
+static void test_bc_gmm(void) {
+  dtILConfig c;
+  base_config(&c, "diffusion");
+  CHECK_OK(dt_il_config_set(&c, "gmm_modes", "2"));
+  CHECK(dt_il_config_set(&c, "gmm_modes", "65") == DT_ERR_ARG);
+  dtDemoSet ds;
+  make_bimodal_data(&ds);
+  dtILPolicy* p = NULL;
+  CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && !p);  // a GMM head is BC's only
+  CHECK(strstr(dt_last_error(), "gmm_modes") != NULL, "%s", dt_last_error());
+  // the GMM head finds both modes; the MSE head averages them
+  int counts[2][3];
+  const char* modes[2] = {"2", "0"};
+  for (int h = 0; h < 2; h++) {
+    base_config(&c, "bc");
+    CHECK_OK(dt_il_config_set(&c, "gmm_modes", modes[h]));
+    CHECK_OK(dt_il_policy_new(&c, &ds, &p));
+    if (!p) break;
+    train_epochs(p, &ds, 400);
+    mode_counts(p, counts[h]);
+    printf("  %s head: near 2: %d, near 8: %d, elsewhere: %d of 200\n", h ? "MSE" : "GMM",
+           counts[h][0], counts[h][1], counts[h][2]);
+    if (h == 0) {
+      // reload keeps the head; the same sample seed gives the same draws
+      const char* dir = tmp_dir("gmm");
+      CHECK_OK(dt_il_policy_save(p, dir));
+      dtILPolicy* q = NULL;
+      CHECK_OK(dt_il_policy_load(dir, &q));
+      CHECK(q && dt_il_policy_config(q)->gmm_modes == 2);
+      dt_il_policy_free(q);
+      // a residual on the GMM base trains (its base chunks are draws)
+      dtILConfig cr;
+      base_config(&cr, "residual");
+      snprintf(cr.base, sizeof cr.base, "%s", dir);
+      dtILPolicy* r = NULL;
+      CHECK_OK(dt_il_policy_new(&cr, &ds, &r));
+      if (r) CHECK(isfinite(train_epochs(r, &ds, 2)));
+      dt_il_policy_free(r);
+      rm_run(dir);
+    }
+    dt_il_policy_free(p);
+  }
+  CHECK(counts[0][0] >= 40 && counts[0][1] >= 40 && counts[0][2] <= 20, "GMM: %d %d %d",
+        counts[0][0], counts[0][1], counts[0][2]);
+  CHECK(counts[1][2] >= 180, "MSE head: %d of 200 between the modes", counts[1][2]);
+  dt_demos_free(&ds);
+}
+
 DT_TEST_MAIN("il/policy", TEST(test_config), TEST(test_bc_diffusion_train_and_reload),
              TEST(test_difftop_refines_base), TEST(test_difftop_prox), TEST(test_ibc), TEST(test_loss_no_update), TEST(test_lr_schedule_and_ema_decay),
              TEST(test_ema_training), TEST(test_eval_sample_seed), TEST(test_eval_dmc),
              TEST(test_diffusion_unet_config), TEST(test_diffusion_unet_train_act_reload),
-             TEST(test_diffusion_unet_reload_same_actions))
+             TEST(test_diffusion_unet_reload_same_actions), TEST(test_bc_gmm))
