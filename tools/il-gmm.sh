@@ -18,14 +18,9 @@ EXE=${EXE:-./build/difftop}
 DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
 mkdir -p "$OUT"
 [ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
-train() {  # OUT_RUN ARGS...: train once (no eval), then score with 5 sample seeds
-  local d=$1; shift
-  [ -f "$d/model.safetensors" ] || $EXE il-train --threads 1 --demos "$DEMOS" --out "$d" \
-    --eval-episodes 0 "$@" > "$d.log" 2>&1
-  grep -q '"sample_seeds": 5' "$d/eval.json" 2>/dev/null ||
-    $EXE il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
-  echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
-}
+# train once (no eval), then score with 5 sample seeds
+source "$(dirname "$0")/il-lib.sh"
+train() { il_train_eval "$EXE" "$DEMOS" "$@"; }
 for s in ${SEEDS:-4 5 6}; do
   train "$OUT/bc-gmm-s$s" --policy bc gmm_modes=5 --seed $s --epochs 34
   train "$OUT/residual-bc-gmm-s$s" --policy residual --base "$OUT/bc-gmm-s$s" --seed $s --epochs 10

@@ -14,13 +14,10 @@ export OPENBLAS_NUM_THREADS=1
 OUT=${1:-runs/il-unet}
 EXE=${EXE:-./build/difftop}
 DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
+source "$(dirname "$0")/il-lib.sh"
 for s in ${SEEDS:-4 5 6}; do
   base="$OUT/diffusion-unet-s$s"
   d="$OUT/residual-diffusion-unet-s$s"
   [ -f "$base/model.safetensors" ] || { echo "missing $base: run tools/il-unet.sh first" >&2; exit 1; }
-  [ -f "$d/model.safetensors" ] || $EXE il-train --threads 1 --demos "$DEMOS" --out "$d" \
-    --eval-episodes 0 --policy residual --base "$base" --seed $s --epochs 10 > "$d.log" 2>&1
-  grep -q '"sample_seeds": 5' "$d/eval.json" 2>/dev/null ||
-    $EXE il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
-  echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
+  il_train_eval "$EXE" "$DEMOS" "$d" --policy residual --base "$base" --seed $s --epochs 10
 done

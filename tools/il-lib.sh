@@ -1,0 +1,14 @@
+# Shared by the pre-set IL comparison scripts (tools/il-unet.sh, il-unet-residual.sh, il-gmm.sh,
+# il-gmm-mm.sh); source it, do not run it.
+
+# il_train_eval EXE DEMOS RUN_DIR IL-TRAIN-ARGS...: train RUN_DIR once (no evaluation), then
+# score it on the 50 upstream test seeds with sample seeds 0-4; finished steps are skipped.
+il_train_eval() {
+  local exe=$1 demos=$2 d=$3
+  shift 3
+  [ -f "$d/model.safetensors" ] || $exe il-train --threads 1 --demos "$demos" --out "$d" \
+    --eval-episodes 0 "$@" > "$d.log" 2>&1
+  grep -q '"sample_seeds": 5' "$d/eval.json" 2>/dev/null ||
+    $exe il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
+  echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
+}
