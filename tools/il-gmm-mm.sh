@@ -12,16 +12,12 @@
 # Usage: bash tools/il-gmm-mm.sh [OUT_DIR] [MM_DIR]   (defaults runs/il-gmm-mm, runs/il-mm;
 # finished steps are skipped; EXE picks the binary; SEEDS="2" runs a subset)
 set -euo pipefail
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/il-lib.sh"
 OUT=${1:-runs/il-gmm-mm}
 MM=${2:-runs/il-mm}
-EXE=${EXE:-./build/difftop}
 DEMOS=$MM/pusht-mm-s0.hdf5
 mkdir -p "$OUT" "$MM"
 [ -f "$DEMOS" ] || $EXE demos --task pusht --multimodal --episodes 200 --seed 0 --out "$DEMOS" > "$MM/demos.log" 2>&1
-# train once (no eval), then score with 5 sample seeds
-source "$(dirname "$0")/il-lib.sh"
-train() { il_train_eval "$EXE" "$DEMOS" "$@"; }
 for s in ${SEEDS:-1 2 3}; do
   base="$OUT/bc-gmm-s$s"
   train "$base" --policy bc gmm_modes=5 --seed $s --epochs 100

@@ -12,15 +12,10 @@
 # Usage: bash tools/il-gmm.sh [OUT_DIR]   (default runs/il-gmm; finished steps are skipped;
 # EXE picks the binary, default ./build/difftop; SEEDS="5" runs a subset)
 set -euo pipefail
-export OPENBLAS_NUM_THREADS=1
-OUT=${1:-runs/il-gmm}
-EXE=${EXE:-./build/difftop}
-DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
-mkdir -p "$OUT"
-[ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
-# train once (no eval), then score with 5 sample seeds
 source "$(dirname "$0")/il-lib.sh"
-train() { il_train_eval "$EXE" "$DEMOS" "$@"; }
+OUT=${1:-runs/il-gmm}
+mkdir -p "$OUT"
+il_smooth_demos
 for s in ${SEEDS:-4 5 6}; do
   train "$OUT/bc-gmm-s$s" --policy bc gmm_modes=5 --seed $s --epochs 34
   train "$OUT/residual-bc-gmm-s$s" --policy residual --base "$OUT/bc-gmm-s$s" --seed $s --epochs 10

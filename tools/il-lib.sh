@@ -1,5 +1,14 @@
 # Shared by the pre-set IL comparison scripts (tools/il-unet.sh, il-unet-residual.sh, il-gmm.sh,
-# il-gmm-mm.sh); source it, do not run it.
+# il-gmm-mm.sh); source it, do not run it. Sets the defaults EXE (./build/difftop) and DEMOS
+# (the smooth expert's 200 Push-T demos of tools/il-confirm-diffusion.sh) unless given.
+export OPENBLAS_NUM_THREADS=1
+EXE=${EXE:-./build/difftop}
+DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
+
+# il_smooth_demos: generate $DEMOS (generator seed 0) if it is missing
+il_smooth_demos() {
+  [ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
+}
 
 # il_train_eval EXE DEMOS RUN_DIR IL-TRAIN-ARGS...: train RUN_DIR once (no evaluation), then
 # score it on the 50 upstream test seeds with sample seeds 0-4; finished steps are skipped.
@@ -12,3 +21,6 @@ il_train_eval() {
     $exe il-eval "$d" --threads 1 --episodes 50 --seed 100000 --sample-seeds 5 > "$d.eval.log" 2>&1
   echo "$(basename "$d"): $(tail -1 "$d.eval.log")"
 }
+
+# train RUN_DIR IL-TRAIN-ARGS...: il_train_eval with $EXE and $DEMOS
+train() { il_train_eval "$EXE" "$DEMOS" "$@"; }

@@ -10,14 +10,11 @@
 # Usage: bash tools/il-unet-residual.sh [UNET_DIR]   (default runs/il-unet; finished steps are
 # skipped; EXE picks the binary, default ./build/difftop; SEEDS="5" runs a subset)
 set -euo pipefail
-export OPENBLAS_NUM_THREADS=1
-OUT=${1:-runs/il-unet}
-EXE=${EXE:-./build/difftop}
-DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
 source "$(dirname "$0")/il-lib.sh"
+OUT=${1:-runs/il-unet}
 for s in ${SEEDS:-4 5 6}; do
   base="$OUT/diffusion-unet-s$s"
   d="$OUT/residual-diffusion-unet-s$s"
   [ -f "$base/model.safetensors" ] || { echo "missing $base: run tools/il-unet.sh first" >&2; exit 1; }
-  il_train_eval "$EXE" "$DEMOS" "$d" --policy residual --base "$base" --seed $s --epochs 10
+  train "$d" --policy residual --base "$base" --seed $s --epochs 10
 done

@@ -10,15 +10,10 @@
 # Usage: bash tools/il-unet.sh [OUT_DIR]   (default runs/il-unet; finished steps are skipped;
 # EXE picks the binary, default ./build/difftop; SEEDS="5" runs a subset)
 set -euo pipefail
-export OPENBLAS_NUM_THREADS=1
-OUT=${1:-runs/il-unet}
-EXE=${EXE:-./build/difftop}
-DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
-mkdir -p "$OUT"
-[ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
-# train once (no eval), then score with 5 sample seeds
 source "$(dirname "$0")/il-lib.sh"
-train() { il_train_eval "$EXE" "$DEMOS" "$@"; }
+OUT=${1:-runs/il-unet}
+mkdir -p "$OUT"
+il_smooth_demos
 for s in ${SEEDS:-4 5 6}; do
   train "$OUT/diffusion-mlp-s$s" --policy diffusion --seed $s --epochs 102
   train "$OUT/diffusion-unet-s$s" --policy diffusion noise_net=unet --seed $s --epochs 102
