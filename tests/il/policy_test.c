@@ -744,6 +744,11 @@ static void test_bc_gmm(void) {
   dtILPolicy* p = NULL;
   CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && !p);  // a GMM head is BC's only
   CHECK(strstr(dt_last_error(), "gmm_modes") != NULL, "%s", dt_last_error());
+  base_config(&c, "bc");
+  CHECK_OK(dt_il_config_set(&c, "gmm_modes", "2"));
+  CHECK_OK(dt_il_config_set(&c, "gmm_min_std", "0"));
+  CHECK(dt_il_policy_new(&c, &ds, &p) == DT_ERR_ARG && !p);  // a zero std floor
+  CHECK(strstr(dt_last_error(), "gmm_min_std") != NULL, "%s", dt_last_error());
   // the GMM head finds both modes; the MSE head averages them
   int counts[2][3];
   const char* modes[2] = {"2", "0"};
