@@ -316,6 +316,10 @@ DTAPI dtTensor* dt_layernorm(dtTape* t, dtTensor* x, dtTensor* gain, dtTensor* b
 // Mean squared error mean((a - b)^2) over all elements, a scalar.
 DTAPI dtTensor* dt_mse(dtTape* t, dtTensor* a, dtTensor* b);
 
+// log sum_k exp(x[b, k]) of each row of a 2-D x [B, K], a [B] vector (stable: each row is
+// shifted by its maximum, a constant that leaves every derivative unchanged).
+DTAPI dtTensor* dt_logsumexp(dtTape* t, dtTensor* x);
+
 //---------------------------------------------------------------------------------------------
 // backward
 

@@ -14,14 +14,9 @@
 // Output width of a K-component head over n numbers.
 int dt_gmm_width(int K, int n);
 
-// Floats of the scratch dt_gmm_nll needs for B rows.
-size_t dt_gmm_nll_scratch(int B, int K, int n);
-
 // Mean over the B rows of -log p(target[b]) under the mixture in out [B, dt_gmm_width(K, n)], on
-// tape t (gradients flow into out). scratch: dt_gmm_nll_scratch floats, kept until the backward.
-// NULL on a tape error.
-dtTensor* dt_gmm_nll(dtTape* t, dtTensor* out, int K, int n, const float* target, float min_std,
-                     float* scratch);
+// tape t (gradients flow into out). NULL on a tape error.
+dtTensor* dt_gmm_nll(dtTape* t, dtTensor* out, int K, int n, const float* target, float min_std);
 
 // One action per row of out [B, dt_gmm_width(K, n)] (values, no tape): component k ~
 // softmax(logits) with rng, then its mean tanh(raw mean_k) into dst [B, n].

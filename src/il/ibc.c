@@ -32,19 +32,8 @@ dtTensor* dt_ibc_loss(dtTape* t, const dtMLP* energy, int B, int F, int n, const
   if (!e) return NULL;
   dtTensor* logits = dt_scale(t, dt_reshape(t, e, 2, shape), -1.0f);
   if (!logits) return NULL;
-  // log-sum-exp over the candidates, shifted by each row's maximum (a constant: the
-  // gradient of log-sum-exp does not depend on the shift)
-  float* m = rows;  // the candidates' values are on the tape now; reuse the buffer
-  for (int b = 0; b < B; b++) {
-    float mx = logits->val[(size_t)b * K];
-    for (int j = 1; j < K; j++) mx = fmaxf(mx, logits->val[(size_t)b * K + j]);
-    m[b] = mx;
-  }
-  // the maxima as a column [B, 1]: a [B] vector would broadcast as a row when K == B
-  int shape1[1] = {B}, col[2] = {B, 1};
-  dtTensor* mt = dt_input(t, 2, col, m, "row max");
-  dtTensor* lse = dt_add(t, dt_log(t, dt_sum(t, dt_exp(t, dt_sub(t, logits, mt)), 1)),
-                         dt_reshape(t, mt, 1, shape1));
+  int shape1[1] = {B};
+  dtTensor* lse = dt_logsumexp(t, logits);
   dtTensor* pos = dt_reshape(t, dt_slice(t, logits, 1, 0, 1), 1, shape1);
   return dt_mean(t, dt_sub(t, lse, pos), DT_AXIS_ALL);
 }

@@ -463,8 +463,7 @@ static dtStatus alloc_scratch(dtILPolicy* p, int cap) {
   if (st) return st;
   if (p->cap >= cap) return DT_OK;
   float** bufs[] = {&p->xb, &p->yb, &p->ainit, &p->afinal, &p->dLda, &p->dLdx, &p->tmp, &p->tmp2};
-  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0) +
-          p->c.gmm_modes * p->c.pred_steps * p->act_dim + 2;
+  int w = p->feat_dim + p->c.posterior_dim + 64 * 2 + (p->c.pred_steps + p->c.horizon * p->c.act_steps) * p->act_dim + TEMB + (p->base ? p->base->n : 0);
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     free(*bufs[i]);
     *bufs[i] = calloc((size_t)cap * w + 64, sizeof(float));
@@ -1201,7 +1200,7 @@ static dtStatus step_impl(dtILPolicy* p, const dtDemoSet* ds, const int64_t* idx
     case DT_IL_BC: {
       dtTensor* y = bc_forward(p, t, B, p->xb);
       dtTensor* ls = p->c.gmm_modes > 0
-                         ? dt_gmm_nll(t, y, p->c.gmm_modes, n, p->yb, p->c.gmm_min_std, p->tmp2)
+                         ? dt_gmm_nll(t, y, p->c.gmm_modes, n, p->yb, p->c.gmm_min_std)
                          : dt_mse(t, y, dt_input2(t, B, n, p->yb, "a*"));
       if (ls && update) st = dt_backward(t, ls, NULL);
       l = ls ? ls->val[0] : NAN;

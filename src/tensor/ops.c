@@ -1460,6 +1460,26 @@ dtTensor* dt_mse(dtTape* t, dtTensor* a, dtTensor* b) {
   return dt_mean(t, dt_square(t, dt_sub(t, a, b)), DT_AXIS_ALL);
 }
 
+dtTensor* dt_logsumexp(dtTape* t, dtTensor* x) {
+  if (!check_inputs(t, "logsumexp", x, NULL)) return NULL;
+  if (x->ndim != 2) {
+    char sh[64];
+    dt_tape_fail(t, DT_ERR_SHAPE, "dt_logsumexp: x %s must be 2-D [rows, K]", dt_shape_str(x, sh, sizeof sh));
+    return NULL;
+  }
+  int B = x->shape[0], K = x->shape[1], col[2] = {B, 1}, row[1] = {B};
+  float* m = dt_tape_floats(t, B);
+  if (!m) return NULL;
+  for (int b = 0; b < B; b++) {
+    float mx = x->val[(size_t)b * K];
+    for (int k = 1; k < K; k++) mx = fmaxf(mx, x->val[(size_t)b * K + k]);
+    m[b] = mx;
+  }
+  // the maxima as a column [B, 1]: a [B] vector would broadcast as a row when K == B
+  dtTensor* mt = dt_input(t, 2, col, m, "row max");
+  return dt_add(t, dt_log(t, dt_sum(t, dt_exp(t, dt_sub(t, x, mt)), 1)), dt_reshape(t, mt, 1, row));
+}
+
 //---------------------------------------------------------------------------------------------
 // the table
 

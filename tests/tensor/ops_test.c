@@ -179,6 +179,11 @@ static dtTensor* b_mse(dtTape* t, dtTensor** v, int n, const OpCase* c) {
   return dt_mse(t, v[0], v[1]);
 }
 
+static dtTensor* b_logsumexp(dtTape* t, dtTensor** v, int n, const OpCase* c) {
+  (void)n, (void)c;
+  return dt_logsumexp(t, v[0]);
+}
+
 // an intermediate used twice: y = tanh(x) * exp(tanh(x)) + tanh(x) (adjoints must add up)
 static dtTensor* b_fanout(dtTape* t, dtTensor** v, int n, const OpCase* c) {
   (void)n, (void)c;
@@ -534,6 +539,16 @@ static void r_mse(const OpCase* c, dtTensor** v, int n, double* y) {
     s += e * e;
   }
   y[0] = s / (double)v[0]->size;
+}
+
+static void r_logsumexp(const OpCase* c, dtTensor** v, int n, double* y) {
+  (void)c, (void)n;
+  int B = v[0]->shape[0], K = v[0]->shape[1];
+  for (int b = 0; b < B; b++) {
+    double s = 0;
+    for (int k = 0; k < K; k++) s += exp((double)v[0]->val[(size_t)b * K + k]);
+    y[b] = log(s);
+  }
 }
 
 static void r_fanout(const OpCase* c, dtTensor** v, int n, double* y) {
@@ -1014,6 +1029,10 @@ static const OpCase composite_rows[] = {
     {"mse", b_mse, r_mse, 2, {S2(2, 3), S2(2, 3)}},
     {"mse_tan_a_only", b_mse, r_mse, 2, {S2(3, 2), S2(3, 2)}, .tan = 1},
     {"fanout_tanh_exp", b_fanout, r_fanout, 1, {S2(2, 3)}},
+    // log-sum-exp of rows; 4 x 4: the row maxima must broadcast per row, not per column
+    {"logsumexp", b_logsumexp, r_logsumexp, 1, {S2(3, 5)}},
+    {"logsumexp_square", b_logsumexp, r_logsumexp, 1, {S2(4, 4)}},
+    {"logsumexp_one_row", b_logsumexp, r_logsumexp, 1, {S2(1, 3)}},
 };
 
 // conv2d: bilinear in (x, W), so every difference is exact up to round-off (eps 0.05); the
