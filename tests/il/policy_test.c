@@ -762,12 +762,17 @@ static void test_bc_gmm(void) {
     printf("  %s head: near 2: %d, near 8: %d, elsewhere: %d of 200\n", h ? "MSE" : "GMM",
            counts[h][0], counts[h][1], counts[h][2]);
     if (h == 0) {
-      // reload keeps the head; the same sample seed gives the same draws
+      // reload keeps the head and its weights: the reloaded policy also acts at the modes
       const char* dir = tmp_dir("gmm");
       CHECK_OK(dt_il_policy_save(p, dir));
       dtILPolicy* q = NULL;
       CHECK_OK(dt_il_policy_load(dir, &q));
       CHECK(q && dt_il_policy_config(q)->gmm_modes == 2);
+      if (q) {
+        int qc[3];
+        mode_counts(q, qc);
+        CHECK(qc[0] >= 40 && qc[1] >= 40 && qc[2] <= 20, "reloaded GMM: %d %d %d", qc[0], qc[1], qc[2]);
+      }
       dt_il_policy_free(q);
       // a residual on the GMM base trains (its base chunks are draws)
       dtILConfig cr;
