@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // difftop bench rl: per-phase costs of TD-MPC and DiffTOP agents (env step, MPPI planning,
-// trajectory-optimization planning with and without the policy-gradient backward, model
-// update) and the agent steps/s they imply, at the official sizes and the CPU profile.
+// trajectory-optimization planning with and without the policy-gradient backward, our variant's
+// MPPI-started solve, model update) and the agent steps/s they imply, at the official sizes and
+// the CPU profile.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ static int bench_profile(const profile* p, const char* task, int reps, int json)
   dt_env_reset(env, -1, obs);
   float action[64];
   int64_t late = 100000;  // past every schedule: H = 5, MPPI floor std, TO planner
-  double env_ms, mppi_ms, to_ms, to_pg_ms, upd_ms;
+  double env_ms, mppi_ms, to_ms, to_pg_ms, upd_ms, var_pg_ms;
   TIME_MS(reps * 20, dt_env_step(env, act, A, obs, &info), env_ms);
   // updates first: fresh reward and Q heads are zero (TD-MPC's init), so G = 0 and the LM
   // would stop after one iteration; after these the planner does its real work
@@ -89,25 +90,32 @@ static int bench_profile(const profile* p, const char* task, int reps, int json)
   TIME_MS(reps, dt_agent_act(a, obs, late, 1, 0, action), to_ms);
   TIME_MS(reps, (dt_agent_act(a, obs, late, 1, 0, action) || dt_agent_pg_accumulate(a, obs)),
           to_pg_ms);
-  // one training agent step = env + planning (+ PG backward) + one model update
   // iterations of the last TO solve (LM with the official convergence tests)
   const dtTrajoptStats* ts = a->last_h > 0 ? dt_trajopt_stats(a->solvers[a->last_h]) : NULL;
   int to_iters = ts ? ts->iterations : 0;
+  // our variant (mppi_init=1 explore=1): MPPI, then the solve started at its elite, then the PG
+  a->cfg.mppi_init = 1, a->cfg.explore = 1;
+  TIME_MS(reps, (dt_agent_act(a, obs, late, 1, 0, action) || dt_agent_pg_accumulate(a, obs)),
+          var_pg_ms);
+  // one training agent step = env + planning (+ PG backward) + one model update
   double tdmpc_sps = 1e3 / (env_ms + mppi_ms + upd_ms);
   double difftop_sps = 1e3 / (env_ms + to_pg_ms + upd_ms);
+  double variant_sps = 1e3 / (env_ms + var_pg_ms + upd_ms);
   if (json) {
     printf("{\"bench\":\"rl\",\"profile\":\"%s\",\"task\":\"%s\",\"mlp_dim\":%d,\"batch\":%d,"
            "\"samples\":%d,\"env_ms\":%.4f,\"mppi_ms\":%.3f,\"trajopt_ms\":%.3f,"
-           "\"trajopt_pg_ms\":%.3f,\"trajopt_iters\":%d,\"update_ms\":%.3f,"
-           "\"tdmpc_steps_per_s\":%.2f,\"difftop_steps_per_s\":%.2f,\"threads\":%d,"
-           "\"cpu\":\"%s\"}\n",
+           "\"trajopt_pg_ms\":%.3f,\"trajopt_iters\":%d,\"mppi_trajopt_pg_ms\":%.3f,"
+           "\"update_ms\":%.3f,\"tdmpc_steps_per_s\":%.2f,\"difftop_steps_per_s\":%.2f,"
+           "\"difftop_explore_steps_per_s\":%.2f,\"threads\":%d,\"cpu\":\"%s\"}\n",
            p->name, task, p->mlp, p->batch, p->samples, env_ms, mppi_ms, to_ms, to_pg_ms, to_iters,
-           upd_ms, tdmpc_sps, difftop_sps, dt_get_num_threads(), dt_cpu_model());
+           var_pg_ms, upd_ms, tdmpc_sps, difftop_sps, variant_sps, dt_get_num_threads(),
+           dt_cpu_model());
   } else {
     printf("%-9s mlp %3d batch %3d samples %3d | env %.3f ms | MPPI %.1f ms | TO %.1f ms "
-           "(%d LM iterations) | TO+PG %.1f ms | update %.1f ms | agent steps/s: tdmpc %.1f, "
-           "difftop %.1f\n", p->name, p->mlp, p->batch, p->samples, env_ms, mppi_ms, to_ms,
-           to_iters, to_pg_ms, upd_ms, tdmpc_sps, difftop_sps);
+           "(%d LM iterations) | TO+PG %.1f ms | MPPI+TO+PG %.1f ms | update %.1f ms | agent "
+           "steps/s: tdmpc %.1f, difftop %.1f, difftop-explore %.1f\n", p->name, p->mlp, p->batch,
+           p->samples, env_ms, mppi_ms, to_ms, to_iters, to_pg_ms, var_pg_ms, upd_ms, tdmpc_sps,
+           difftop_sps, variant_sps);
   }
   free(obs), free(act), free(rew);
   dt_agent_free(a);
