@@ -275,6 +275,54 @@ DTAPI dtTensor* dt_unet1d_forward(dtTape* t, const dtUnet1D* net, dtTensor* x,
 DTAPI size_t dt_unet1d_tape_bytes(const dtUnet1DSpec* spec, int batch);
 
 //---------------------------------------------------------------------------------------------
+// LSTM (torch.nn.LSTM with batch_first, zero initial state)
+
+// Most stacked layers of an LSTM.
+#define DT_LSTM_MAX_LAYERS 4
+
+// Most time steps one forward pass unrolls.
+#define DT_LSTM_MAX_STEPS 64
+
+// The shape of a stacked LSTM. Per step and layer, with x the step's input (layer 0) or the
+// layer below's h: [i, f, g, o] = x W_ih^T + b_ih + h W_hh^T + b_hh (torch's gate order),
+// c = sigmoid(f) c + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c).
+typedef struct dtLstmSpec {
+  int in;      // features per time step
+  int hidden;  // width of h and c in every layer
+  int layers;  // stacked layers (1..DT_LSTM_MAX_LAYERS)
+} dtLstmSpec;
+
+// An LSTM's parameters (owned by a dtParams set), named as torch.nn.LSTM's state_dict.
+typedef struct dtLstm {
+  dtLstmSpec spec;
+  dtTensor* w_ih[DT_LSTM_MAX_LAYERS];  // weight_ih_l<k> [4 hidden, in (k = 0) or hidden]
+  dtTensor* w_hh[DT_LSTM_MAX_LAYERS];  // weight_hh_l<k> [4 hidden, hidden]
+  dtTensor* b_ih[DT_LSTM_MAX_LAYERS];  // bias_ih_l<k> [4 hidden]
+  dtTensor* b_hh[DT_LSTM_MAX_LAYERS];  // bias_hh_l<k> [4 hidden]
+} dtLstm;
+
+// DT_OK if the spec describes an LSTM; otherwise an error that says which setting is wrong.
+DTAPI dtStatus dt_lstm_check(const dtLstmSpec* spec);
+
+// Create the parameters in ps under prefix, initialised as torch's: U(+-1/sqrt(hidden)).
+DTAPI dtStatus dt_lstm_create(dtLstm* net, const dtLstmSpec* spec, dtParams* ps,
+                              const char* prefix, dtRng* rng);
+
+// Bind an LSTM to existing parameters in ps by name.
+DTAPI dtStatus dt_lstm_bind(dtLstm* net, const dtLstmSpec* spec, const dtParams* ps,
+                            const char* prefix);
+
+// The network on the tape over a sequence x [B, steps * in] (step s in columns s in ..
+// (s + 1) in - 1, oldest first) from h = c = 0; returns the top layer's last h [B, hidden].
+DTAPI dtTensor* dt_lstm_forward(dtTape* t, const dtLstm* net, dtTensor* x, int steps);
+
+// Multiply-adds of one sample's forward pass over steps.
+DTAPI double dt_lstm_flops(const dtLstmSpec* spec, int steps);
+
+// Tape arena bytes that a forward and backward pass at batch B over steps need (an upper bound).
+DTAPI size_t dt_lstm_tape_bytes(const dtLstmSpec* spec, int batch, int steps);
+
+//---------------------------------------------------------------------------------------------
 // Adam (torch.optim.Adam semantics)
 
 // Adam settings.

@@ -17,7 +17,7 @@ from . import _lib
 from .errors import (DifftopError, ArgumentError, ShapeError, OutOfMemoryError, DifftopIOError,
                      FormatError, NonFiniteError, NotFoundError, StateError, UnsupportedError,
                      InternalError)
-from .core import (Params, MLP, Unet1D, Rng, Tape, RLConfig, Told, Agent, LatentPlan, Trajopt,
+from .core import (Params, MLP, Unet1D, LSTM, Rng, Tape, RLConfig, Told, Agent, LatentPlan, Trajopt,
                    SolveResult, trajopt_options, options_dict, mlp_spec, spec_elu, spec_q,
                    set_num_threads, get_num_threads, f32_ptr)
 from . import il  # imitation-learning policies: difftop.il.Policy.load(run_dir)

@@ -116,6 +116,20 @@ class DtUnet1D(ctypes.Structure):
                 ("final_b", P(DtTensor))]
 
 
+DT_LSTM_MAX_LAYERS = 4
+
+
+class DtLstmSpec(ctypes.Structure):
+    _fields_ = [("in", c_int), ("hidden", c_int), ("layers", c_int)]  # s.in: getattr(s, "in")
+
+
+class DtLstm(ctypes.Structure):
+    _fields_ = [("spec", DtLstmSpec), ("w_ih", P(DtTensor) * DT_LSTM_MAX_LAYERS),
+                ("w_hh", P(DtTensor) * DT_LSTM_MAX_LAYERS),
+                ("b_ih", P(DtTensor) * DT_LSTM_MAX_LAYERS),
+                ("b_hh", P(DtTensor) * DT_LSTM_MAX_LAYERS)]
+
+
 # --- trajopt.h ------------------------------------------------------------------------------
 class DtObjective(ctypes.Structure):
     _fields_ = [("n", c_int), ("nx", c_int), ("ctx", c_void_p), ("prepare", c_void_p),
@@ -237,6 +251,10 @@ _PROTOS = {
     "dt_unet1d_create": (c_int, [P(DtUnet1D), P(DtUnet1DSpec), P(DtParams), c_char_p, P(DtRng)]),
     "dt_unet1d_bind": (c_int, [P(DtUnet1D), P(DtUnet1DSpec), P(DtParams), c_char_p]),
     "dt_unet1d_forward": (PT, [c_void_p, P(DtUnet1D), PT, c_float_p, PT]),
+    "dt_lstm_check": (c_int, [P(DtLstmSpec)]),
+    "dt_lstm_create": (c_int, [P(DtLstm), P(DtLstmSpec), P(DtParams), c_char_p, P(DtRng)]),
+    "dt_lstm_bind": (c_int, [P(DtLstm), P(DtLstmSpec), P(DtParams), c_char_p]),
+    "dt_lstm_forward": (PT, [c_void_p, P(DtLstm), PT, c_int]),
     # trajopt
     "dt_latent_objective": (c_int, [P(DtObjective), P(DtLatentPlan)]),
     "dt_latent_plan_n": (c_int, [P(DtLatentPlan)]),

@@ -411,6 +411,62 @@ class Unet1D:
         return out, gx, gc
 
 
+class LSTM:
+    """A stacked LSTM (dtLstm, torch.nn.LSTM with batch_first and a zero initial state) with
+    parameters in a Params set under '<prefix>.weight_ih_l0' etc."""
+
+    def __init__(self, _ptr, _owner):
+        self._ptr = _ptr        # POINTER(DtLstm)
+        self._owner = _owner
+
+    @staticmethod
+    def spec(in_features, hidden, layers=1):
+        """A dtLstmSpec (checked by dt_lstm_check)."""
+        s = _lib.DtLstmSpec()
+        setattr(s, "in", int(in_features))
+        s.hidden, s.layers = int(hidden), int(layers)
+        check(lib.dt_lstm_check(ctypes.byref(s)), "dt_lstm_check")
+        return s
+
+    @classmethod
+    def create(cls, params, prefix, spec, rng=None):
+        m = _lib.DtLstm()
+        rng = rng or Rng(0)
+        check(lib.dt_lstm_create(ctypes.byref(m), ctypes.byref(spec), params.ptr, _b(prefix),
+                                 ctypes.byref(rng._rng)), f"dt_lstm_create('{prefix}')")
+        return cls(ctypes.pointer(m), (m, params))
+
+    def _run(self, tape, x, grad):
+        s = self._ptr.contents.spec
+        f32_ptr(x, (None, None, getattr(s, "in")), "x")
+        B, T = x.shape[0], x.shape[1]
+        xt = tape.input(np.ascontiguousarray(x.reshape(B, T * getattr(s, "in"))), "x")
+        if grad:
+            lib.dt_requires_grad(tape._ptr, xt)
+        return xt, lib.dt_lstm_forward(tape._ptr, self._ptr, xt, T)
+
+    def forward(self, x):
+        """x [B, steps, in] (float32, oldest step first) -> the top layer's last h [B, hidden]."""
+        tape = _scratch_tape()
+        _, y = self._run(tape, x, False)
+        return _tensor_out(tape, y, "dt_lstm_forward")
+
+    __call__ = forward
+
+    def backward(self, x, seed, tape=None):
+        """Forward, then the adjoint of sum(seed * y): returns (y, dL/dx) and adds dL/dparams
+        into the parameters' gradients (zero them first with Params.zero_grad)."""
+        tape = tape or Tape(64 << 20)
+        tape.reset()
+        xt, y = self._run(tape, x, True)
+        out = _tensor_out(tape, y, "dt_lstm_forward")
+        f32_ptr(seed, out.shape, "seed")
+        check(lib.dt_backward(tape._ptr, y, f32_ptr(seed)), "dt_backward")
+        gx = np.array(_view(xt.contents.grad, (x.shape[0], x.shape[1] * x.shape[2]), None),
+                      copy=True)
+        return out, gx.reshape(x.shape)
+
+
 # ------------------------------------------------------------------------------------------
 # RL configuration, TOLD and agent
 

@@ -21,7 +21,8 @@ STRUCTS = {"DtRng": "dtRng", "DtTensor": "dtTensor", "DtTapeOpts": "dtTapeOpts",
            "DtEnvOpts": "dtEnvOpts", "DtSpace": "dtSpace", "DtStepInfo": "dtStepInfo",
            "DtTold": "dtTold", "DtILEvalResult": "dtILEvalResult",
            "DtUnet1DSpec": "dtUnet1DSpec", "DtConv1dBlock": "dtConv1dBlock",
-           "DtResBlock1D": "dtResBlock1D", "DtUnet1D": "dtUnet1D"}
+           "DtResBlock1D": "dtResBlock1D", "DtUnet1D": "dtUnet1D",
+           "DtLstmSpec": "dtLstmSpec", "DtLstm": "dtLstm"}
 
 
 def test_struct_layouts_match_c(tmp_path):
