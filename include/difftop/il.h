@@ -183,7 +183,7 @@ typedef struct dtILConfig {
   dtILInit init;
   int cvae;                // DiffTOP: CVAE posterior over a 64-d z~ (paper App. E)
   int horizon;             // DiffTOP planning horizon H (in executed chunks)
-  int obs_steps;           // T_o frames of history (default 2)
+  int obs_steps;           // T_o frames of history (default 2, at most 16)
   int act_steps;           // actions executed per policy call (default 4)
   int pred_steps;          // actions predicted by BC/diffusion (default 8, >= act_steps)
   int hidden;              // hidden width (default 256)
@@ -230,6 +230,10 @@ typedef struct dtILConfig {
                            // Gaussian-mixture head (robomimic's GMM; its default K = 5), trained by
                            // likelihood, acting with a sampled component's mean
   float gmm_min_std;       // BC with gmm_modes: the floor added to every std (default 1e-4)
+  int rnn_hidden;          // BC: 0 = an MLP on the T_o frames side by side (default); N >= 1 = an
+                           // LSTM of width N over the T_o frames, oldest first, whose last h feeds
+                           // the MLP head (robomimic's BC-RNN, the paper's base, over a window)
+  int rnn_layers;          // BC with rnn_hidden: stacked LSTM layers (default 2, robomimic's)
 } dtILConfig;
 
 // Defaults (BC, H = 1, T_o = 2, 4 executed of 8 predicted, hidden 256).

@@ -37,6 +37,7 @@ struct dtILPolicy {
   dtParams ps;
   dtMLP net;              // BC / diffusion noise net / residual net / IBC energy
   dtUnet1D unet;          // diffusion with noise_net = unet: the noise net
+  dtLstm rnn;             // BC with rnn_hidden: the LSTM over the T_o frames
   int img_c, img_h, img_w;  // BC on images: the frames' extent (0: no images)
   int img_feat;           // encoder features of the T_o frames (obs_steps * conv_out)
   dtConvNet conv;         // BC on images: the encoder shared by the frames
@@ -125,6 +126,8 @@ void dt_il_config_default(dtILConfig* c) {
   c->unet_step_dim = 64;
   c->gmm_modes = 0;
   c->gmm_min_std = 1e-4f;
+  c->rnn_hidden = 0;
+  c->rnn_layers = 2;
 }
 
 static int parse_enum(const char* v, const char* const* names, int n) {
@@ -157,7 +160,7 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
   int is_num = end && end != value && !*end && isfinite(num);
   struct { const char* k; int* p; int lo, hi; } ints[] = {
       {"cvae", &c->cvae, 0, 1},           {"horizon", &c->horizon, 1, 16},
-      {"obs_steps", &c->obs_steps, 1, 8}, {"act_steps", &c->act_steps, 1, 32},
+      {"obs_steps", &c->obs_steps, 1, 16}, {"act_steps", &c->act_steps, 1, 32},
       {"pred_steps", &c->pred_steps, 1, 32}, {"hidden", &c->hidden, 1, 4096},
       {"layers", &c->layers, 1, 6},       {"latent_dim", &c->latent_dim, 1, 1024},
       {"posterior_dim", &c->posterior_dim, 1, 1024},
@@ -171,7 +174,8 @@ dtStatus dt_il_config_set(dtILConfig* c, const char* key, const char* value) {
       {"ibc_iters", &c->ibc_iters, 0, 100}, {"ema", &c->ema, 0, 1},
       {"warmup_steps", &c->warmup_steps, 0, 1 << 30}, {"unet_kernel", &c->unet_kernel, 1, 31},
       {"unet_groups", &c->unet_groups, 1, 256}, {"unet_step_dim", &c->unet_step_dim, 4, 1024},
-      {"gmm_modes", &c->gmm_modes, 0, 64}};
+      {"gmm_modes", &c->gmm_modes, 0, 64}, {"rnn_hidden", &c->rnn_hidden, 0, 4096},
+      {"rnn_layers", &c->rnn_layers, 1, DT_LSTM_MAX_LAYERS}};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     if (strcmp(key, ints[i].k)) continue;
     if (!is_num || num != (int)num || num < ints[i].lo || num > ints[i].hi)
@@ -280,7 +284,7 @@ static dtStatus config_to(const dtILConfig* c, dtConfig* cfg) {
       {"ibc_negatives", c->ibc_negatives}, {"ibc_samples", c->ibc_samples}, {"ibc_iters", c->ibc_iters},
       {"ema", c->ema}, {"warmup_steps", c->warmup_steps}, {"unet_kernel", c->unet_kernel},
       {"unet_groups", c->unet_groups}, {"unet_step_dim", c->unet_step_dim},
-      {"gmm_modes", c->gmm_modes}};
+      {"gmm_modes", c->gmm_modes}, {"rnn_hidden", c->rnn_hidden}, {"rnn_layers", c->rnn_layers}};
   for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
     snprintf(buf, sizeof buf, "%d", ints[i].v);
     st = dt_config_set(cfg, ints[i].k, buf, NULL);
@@ -565,6 +569,12 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
   dt_params_init(&p->ps);
   dt_rng_seed(&p->rng, c->seed);
   dtStatus st = DT_OK;
+  // act_normalised keeps one call's features and chunks on the stack
+  if (p->feat_dim > 1024) {
+    st = dt_error(DT_ERR_ARG, "IL policy: %d frames of %d features = %d inputs (at most 1024): "
+                  "use fewer obs_steps", c->obs_steps, p->frame_dim, p->feat_dim);
+    goto fail;
+  }
   if (ex->img[0] && (st = image_encoder_create(p, ex->img))) goto fail;
   int A = act_dim, Hd = c->hidden, L = c->layers;
   if (kind_needs_base(c)) {
@@ -584,6 +594,12 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
                     p->base->obs_dim, p->base->act_dim, obs_dim, act_dim);
       goto fail;
     }
+    if (p->base->c.obs_steps > c->obs_steps) {
+      st = dt_error(DT_ERR_ARG, "IL policy: base %s looks at %d frames, this policy at obs_steps = %d: "
+                    "set obs_steps >= %d (the base sees the last frames of this policy's history)",
+                    c->base, p->base->c.obs_steps, c->obs_steps, p->base->c.obs_steps);
+      goto fail;
+    }
     if (p->base->c.kind != DT_IL_BC && p->base->c.kind != DT_IL_DIFFUSION) {
       st = dt_error(DT_ERR_ARG, "IL policy: base %s is a %s policy (need bc or diffusion)", c->base,
                     dt_il_kind_name(p->base->c.kind));
@@ -600,6 +616,11 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
                   dt_il_kind_name(c->kind));
     goto fail;
   }
+  if (c->rnn_hidden > 0 && (c->kind != DT_IL_BC || p->img_c)) {
+    st = dt_error(DT_ERR_ARG, "IL config: rnn_hidden applies to policy=bc on state observations only "
+                  "(policy=%s%s)", dt_il_kind_name(c->kind), p->img_c ? ", with images" : "");
+    goto fail;
+  }
   if (c->gmm_modes > 0 && !(c->gmm_min_std > 0)) {
     st = dt_error(DT_ERR_ARG, "IL config: gmm_min_std must be > 0 with gmm_modes (got %g)",
                   (double)c->gmm_min_std);
@@ -610,7 +631,13 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
       p->n = c->pred_steps * A;
       p->out_len = c->pred_steps;
       int width = c->gmm_modes > 0 ? dt_gmm_width(c->gmm_modes, p->n) : p->n;
-      dtMLPSpec s = dt_mlp_spec_elu(p->feat_dim + p->img_feat, Hd, L, width);
+      int in = p->feat_dim + p->img_feat;
+      if (c->rnn_hidden > 0) {
+        dtLstmSpec rs = {p->frame_dim, c->rnn_hidden, c->rnn_layers};
+        if ((st = dt_lstm_create(&p->rnn, &rs, &p->ps, "bc_rnn", &p->rng))) break;
+        in = c->rnn_hidden;
+      }
+      dtMLPSpec s = dt_mlp_spec_elu(in, Hd, L, width);
       for (int i = 0; i < L; i++) s.act[i] = DT_ACT_RELU;
       s.init = DT_INIT_TORCH_DEFAULT;
       st = dt_mlp_create(&p->net, &s, &p->ps, "bc", &p->rng);
@@ -706,6 +733,7 @@ static dtStatus policy_create(const dtILConfig* c, const policyExtra* ex, const 
   if (c->kind == DT_IL_DIFFUSION && c->noise_net == DT_IL_NOISE_UNET)
     to.arena_bytes += dt_unet1d_tape_bytes(&p->unet.spec, c->batch > 1 ? c->batch : 1);
   if (c->kind == DT_IL_IBC && ibc_arena_bytes(p) > to.arena_bytes) to.arena_bytes = ibc_arena_bytes(p);
+  if (c->rnn_hidden > 0) to.arena_bytes += dt_lstm_tape_bytes(&p->rnn.spec, c->batch > 1 ? c->batch : 1, c->obs_steps);
   p->tape = dt_tape_new(&to);
   if (!p->tape) { st = dt_last_status() ? dt_last_status() : DT_ERR_NOMEM; goto fail; }
   if ((st = alloc_scratch(p, c->batch > 1 ? c->batch : 1))) goto fail;
@@ -992,6 +1020,7 @@ static dtStatus diffusion_sample(dtILPolicy* p, int B, const float* feat, float*
 // row's frames side by side after its low-dimensional features)
 static dtTensor* bc_forward(dtILPolicy* p, dtTape* t, int B, const float* feat) {
   dtTensor* x = dt_input2(t, B, p->feat_dim, feat, "x");
+  if (p->c.rnn_hidden > 0) return dt_mlp_forward(t, &p->net, dt_lstm_forward(t, &p->rnn, x, p->c.obs_steps));
   if (p->img_c) {
     int px = p->img_c * p->img_h * p->img_w, shape[2] = {B, p->img_feat};
     dtTensor* e = dt_convnet_forward(t, &p->conv, dt_input2(t, B * p->c.obs_steps, px, p->imgb, "frames"));
