@@ -57,6 +57,7 @@ int bench_il(int argc, char** argv) {
       {"ibc", {"policy=ibc"}, 0},
       {"ibc+diffusion", {"policy=ibc"}, 2},
       {"bc-gmm (5 modes)", {"policy=bc", "gmm_modes=5"}, 0},
+      {"bc-rnn-gmm (8 frames)", {"policy=bc", "gmm_modes=5", "rnn_hidden=128", "obs_steps=8"}, 0},
   };
   int nrows = (int)(sizeof rows / sizeof rows[0]);
   if (json) printf("{\"suite\": \"il\", \"cpu\": \"%s\", \"blas_threads\": %d, \"results\": [\n", dt_cpu_model(), dt_get_num_threads());
@@ -86,8 +87,8 @@ int bench_il(int argc, char** argv) {
       rc = dt_il_train_step(p, &ds, idx, B, &l) != DT_OK;
     }
     double train_sps = (double)steps * B / (dt_time_s() - t0);
-    float hist[10], act[64];
-    for (int k = 0; k < 2; k++) memcpy(hist + 5 * k, ds.obs + 5 * 10, 5 * sizeof(float));
+    float hist[16 * 5], act[64];  // obs_steps (at most 16) copies of one Push-T observation
+    for (int k = 0; k < c.obs_steps; k++) memcpy(hist + 5 * k, ds.obs + 5 * 10, 5 * sizeof(float));
     t0 = dt_time_s();
     for (int i = 0; i < calls && !rc; i++) rc = dt_il_act(p, hist, act) != DT_OK;
     double ms = 1e3 * (dt_time_s() - t0) / calls / c.act_steps;
