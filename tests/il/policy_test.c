@@ -9,10 +9,9 @@
 #include "difftop/il.h"
 #include "difftop/io.h"
 
-// 4 demos of 12 steps: obs 3-D, action 2-D = a smooth function of obs
-static void make_data(dtDemoSet* ds) {
+// nd zeroed demos of T steps: obs 3-D, action 2-D
+static void alloc_data(dtDemoSet* ds, int nd, int T) {
   memset(ds, 0, sizeof *ds);
-  int nd = 4, T = 12;
   ds->n_demos = nd;
   ds->total = nd * T;
   ds->obs_dim = 3;
@@ -23,16 +22,21 @@ static void make_data(dtDemoSet* ds) {
   ds->actions = calloc(ds->total * 2, sizeof(float));
   ds->rewards = calloc(ds->total, sizeof(float));
   ds->dones = calloc(ds->total, 1);
+  for (int d = 0; d <= nd; d++) ds->start[d] = (int64_t)d * T;
+  snprintf(ds->obs_keys, sizeof ds->obs_keys, "obs");
+}
+
+// 4 demos of 12 steps: obs 3-D, action 2-D = a smooth function of obs
+static void make_data(dtDemoSet* ds) {
+  alloc_data(ds, 4, 12);
   dtRng rng;
   dt_rng_seed(&rng, 3);
-  for (int d = 0; d <= nd; d++) ds->start[d] = (int64_t)d * T;
   for (int64_t i = 0; i < ds->total; i++) {
     float* o = ds->obs + i * 3;
     for (int j = 0; j < 3; j++) o[j] = (float)dt_rng_uniform(&rng) * 10.0f;
     ds->actions[i * 2] = 100.0f + 20.0f * sinf(o[0]) + o[1];
     ds->actions[i * 2 + 1] = 50.0f - 3.0f * o[2];
   }
-  snprintf(ds->obs_keys, sizeof ds->obs_keys, "obs");
   dt_norm_fit(&ds->obs_norm, ds->obs, ds->total, 3);
   dt_norm_fit(&ds->act_norm, ds->actions, ds->total, 2);
 }
@@ -795,28 +799,16 @@ static void test_bc_gmm(void) {
 // 16 demos of 12 steps whose action is linear in the observation three steps back (the oldest
 // of 4 frames); seed picks the observations, so another seed is a held-out set
 static void make_memory_data(dtDemoSet* ds, uint64_t seed) {
-  make_data(ds);
-  dt_demos_free(ds);
-  memset(ds, 0, sizeof *ds);
-  int nd = 16, T = 12;
-  ds->n_demos = nd, ds->total = nd * T, ds->obs_dim = 3, ds->act_dim = 2;
-  ds->start = calloc(nd + 1, sizeof *ds->start);
-  ds->demo_index = calloc(nd + 1, sizeof *ds->demo_index);
-  ds->obs = calloc(ds->total * 3, sizeof(float));
-  ds->actions = calloc(ds->total * 2, sizeof(float));
-  ds->rewards = calloc(ds->total, sizeof(float));
-  ds->dones = calloc(ds->total, 1);
+  alloc_data(ds, 16, 12);
   dtRng rng;
   dt_rng_seed(&rng, seed);
-  for (int d = 0; d <= nd; d++) ds->start[d] = (int64_t)d * T;
   for (int64_t i = 0; i < ds->total * 3; i++) ds->obs[i] = (float)dt_rng_uniform(&rng) * 10.0f;
-  for (int d = 0; d < nd; d++)
+  for (int d = 0; d < ds->n_demos; d++)
     for (int64_t i = ds->start[d]; i < ds->start[d + 1]; i++) {
       int64_t r = i - 3 < ds->start[d] ? ds->start[d] : i - 3;
       ds->actions[i * 2] = 100.0f + 4.0f * ds->obs[r * 3];
       ds->actions[i * 2 + 1] = 50.0f - 3.0f * ds->obs[r * 3 + 2];
     }
-  snprintf(ds->obs_keys, sizeof ds->obs_keys, "obs");
   dt_norm_fit(&ds->obs_norm, ds->obs, ds->total, 3);
   dt_norm_fit(&ds->act_norm, ds->actions, ds->total, 2);
 }

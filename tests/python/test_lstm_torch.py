@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 difftop = pytest.importorskip("difftop")
+from parity_util import check_parity, rel  # noqa: E402
 
 TOL = 1e-4
 # the BC-RNN's shape (Push-T frames of 6 features, 8 steps) and a deeper, narrower one
@@ -27,11 +28,6 @@ class LastHidden(torch.nn.Module):
 
     def forward(self, x):
         return self.rnn(x)[0][:, -1]
-
-
-def rel(c, r):
-    c, r = np.asarray(c, np.float64), np.asarray(r, np.float64)
-    return float(np.abs(c - r).max() / max(np.abs(r).max(), 1e-30))
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
@@ -79,13 +75,6 @@ def test_outputs_and_gradients_match(case):
     y64, gx64, gp64 = torch_run(copy.deepcopy(net).double(), torch.float64)
     y32, gx32, gp32 = torch_run(net, torch.float32)
     worst = {"h_T": (rel(y, y64), rel(y32, y64)), "dL/dx": (rel(gx, gx64), rel(gx32, gx64))}
-    wp = max(((rel(gp[n], gp64[n]), rel(gp32[n], gp64[n]), n) for n in gp64), key=lambda t: t[0])
-    worst[f"dL/dparams (worst: {wp[2]})"] = wp[:2]
-    print(f"\n{name}: max|C - torch64| / max|torch64| (torch32 beside it)")
-    for k, (ec, e32) in worst.items():
-        print(f"  {k:45s} {ec:.2e}  ({e32:.2e})")
-    assert len(gp) == len(gp64)
-    for k, (ec, _) in worst.items():
-        assert ec <= TOL, f"{name}: {k}: relative error {ec:.3g} > {TOL}"
+    check_parity(name, worst, gp, gp32, gp64, TOL)
     # the oldest step reaches the output: its input gradient is not negligible
     assert np.abs(gx[:, 0]).max() > 1e-3 * np.abs(gx).max()

@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 difftop = pytest.importorskip("difftop")
+from parity_util import check_parity, rel  # noqa: E402
 nn = torch.nn
 
 TOL = 1e-4
@@ -123,11 +124,6 @@ CONFIGS = {
 }
 
 
-def rel(c, r):
-    c, r = np.asarray(c, np.float64), np.asarray(r, np.float64)
-    return float(np.abs(c - r).max() / max(np.abs(r).max(), 1e-30))
-
-
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def case(request):
     cfg = CONFIGS[request.param]
@@ -177,13 +173,4 @@ def test_outputs_and_gradients_match(case):
     y32, gx32, gc32, gp32 = torch_run(net, torch.float32)
     worst = {"y": (rel(y, y64), rel(y32, y64)), "dL/dx": (rel(gx, gx64), rel(gx32, gx64)),
              "dL/dcond": (rel(gc, gc64), rel(gc32, gc64))}
-    wp = max(((rel(gp[n], gp64[n]), rel(gp32[n], gp64[n]), n) for n in gp64), key=lambda t: t[0])
-    worst[f"dL/dparams (worst: {wp[2]})"] = wp[:2]
-    print(f"\n{name}: max|C - torch64| / max|torch64| (torch32 beside it)")
-    for k, (ec, e32) in worst.items():
-        print(f"  {k:60s} {ec:.2e}  ({e32:.2e})")
-    assert len(gp) == len(gp64)
-    for k, (ec, _) in worst.items():
-        assert ec <= TOL, f"{name}: {k}: relative error {ec:.3g} > {TOL}"
-    for n in gp64:
-        assert rel(gp[n], gp64[n]) <= TOL, f"{name}: gradient of {n}: {rel(gp[n], gp64[n]):.3g}"
+    check_parity(name, worst, gp, gp32, gp64, TOL, width=60)
