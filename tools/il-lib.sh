@@ -7,6 +7,7 @@ DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
 
 # il_smooth_demos: generate $DEMOS (generator seed 0) if it is missing
 il_smooth_demos() {
+  mkdir -p "$(dirname "$DEMOS")"
   [ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
 }
 

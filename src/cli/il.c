@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "difftop/il.h"
@@ -102,6 +103,20 @@ static int set_threads(const char* v, const char* cmd) {
   return 0;
 }
 
+// 1 if the folder that will hold path exists and is writable; otherwise says which and why
+static int out_dir_writable(const char* who, const char* path) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", path);
+  char* slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = 0;
+  else *slash = 0;
+  if (access(dir, W_OK) == 0) return 1;
+  fprintf(stderr, "%s: cannot write %s: the folder %s %s\n", who, path, dir,
+          errno == ENOENT ? "does not exist (create it first)" : strerror(errno));
+  return 0;
+}
+
 int cmd_demos(int argc, char** argv) {
   if (has_flag(argc, argv, "-h") || has_flag(argc, argv, "--help") || argc < 2) {
     fprintf(argc < 2 ? stderr : stdout,
@@ -160,6 +175,8 @@ int cmd_demos(int argc, char** argv) {
     fprintf(stderr, "difftop demos: --task and --out are required\n");
     return 2;
   }
+  // before minutes of rollouts: the file must be creatable where it goes
+  if (!out_dir_writable("difftop demos", out)) return 1;
   if (strcmp(task, "pusht")) return demos_dmc(argc, argv, task, out);
   dtPushtDemoOpts o = dt_pusht_demo_default_opts();
   const char* v;

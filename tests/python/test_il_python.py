@@ -252,6 +252,18 @@ def test_dmc_policy(tmp_path):
     assert abs(ex.mean_score - ref["expert_return"]) <= 1e-6
 
 
+def test_demos_refuse_a_missing_folder_up_front(tmp_path):
+    """demos checks where the file goes before its rollouts (200 Push-T demos take minutes):
+    a missing folder fails with a message that names it (after the rollouts, the HDF5 layer
+    could only say that it cannot create the file)."""
+    _need("cartpole-swingup")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([EXE, "demos", "--task", "cartpole-swingup", "--episodes", "500", "--out",
+                        "nodir/C.hdf5"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "the folder nodir does not exist" in r.stderr, r.stderr
+    assert not (tmp_path / "nodir").exists()
+
+
 def test_dmc_sample_seeds(tmp_path):
     """il-eval --sample-seeds N on a DMC task: each sample seed's mean return equals a separate
     --sample-seed k evaluation, the reported score is their mean, and a diffusion policy's
