@@ -121,10 +121,13 @@ static void batch_case(dtSolver solver, dtBackward bw, int iters, float step) {
     float a1[FX_N], G1, dx1[FX_X];
     int st1;
     CHECK_OK(dt_trajopt_solve(s, 1, x + b * FX_X, a0 + b * FX_N, a1, NULL, &G1, &st1));
-    // Newton stops when no further ascent is resolvable in float32: which of two iterations
-    // that is depends on rounding, so its count may differ by one (the point does not, 1e-7)
+    // Newton stops when no further ascent is resolvable in float32: after it has reached the
+    // point, how many trial steps still count as ascent depends on rounding (the CPU's BLAS
+    // kernels and the build's vectorisation: 1 apart in release builds, 2 in the -O1 sanitizer
+    // build on an AVX-512 machine), so for Newton the claim is the same status, G and point
+    // (below), not the same count
     int dit = abs(dt_trajopt_iterations(s)[0] - it[b]);
-    CHECK(st1 == st[b] && (solver == DT_SOLVER_NEWTON ? dit <= 1 : dit == 0),
+    CHECK(st1 == st[b] && (solver == DT_SOLVER_NEWTON || dit == 0),
           "%s element %d: status %d/%d iters %d/%d",
           dt_solver_name(solver), b, st1, st[b], dt_trajopt_iterations(s)[0], it[b]);
     CHECK(fabs(G1 - G[b]) <= 1e-4 * (1 + fabs(G[b])), "G %g vs %g", (double)G1, (double)G[b]);
