@@ -1,5 +1,6 @@
 # Shared by the pre-set IL comparison scripts (tools/il-unet.sh, il-unet-residual.sh, il-gmm.sh,
-# il-gmm-mm.sh); source it, do not run it. Sets the defaults EXE (./build/difftop) and DEMOS
+# il-gmm-mm.sh, il-rnn.sh, il-rnn-mm.sh); source it, do not run it. Sets the defaults EXE
+# (./build/difftop) and DEMOS
 # (the smooth expert's 200 Push-T demos of tools/il-confirm-diffusion.sh) unless given.
 export OPENBLAS_NUM_THREADS=1
 EXE=${EXE:-./build/difftop}
@@ -9,6 +10,14 @@ DEMOS=${DEMOS:-runs/il-confirm/pusht-demos-s0.hdf5}
 il_smooth_demos() {
   mkdir -p "$(dirname "$DEMOS")"
   [ -f "$DEMOS" ] || $EXE demos --task pusht --episodes 200 --seed 0 --out "$DEMOS"
+}
+
+# il_mm_demos MM_DIR: set DEMOS to MM_DIR/pusht-mm-s0.hdf5, the multimodal expert's 200 Push-T
+# demos (docs/il.md section 6, generator seed 0), generating the file if it is missing
+il_mm_demos() {
+  DEMOS=$1/pusht-mm-s0.hdf5
+  mkdir -p "$1"
+  [ -f "$DEMOS" ] || $EXE demos --task pusht --multimodal --episodes 200 --seed 0 --out "$DEMOS" > "$1/demos.log" 2>&1
 }
 
 # il_train_eval EXE DEMOS RUN_DIR IL-TRAIN-ARGS...: train RUN_DIR once (no evaluation), then

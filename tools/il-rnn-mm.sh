@@ -15,9 +15,8 @@ set -euo pipefail
 source "$(dirname "$0")/il-lib.sh"
 OUT=${1:-runs/il-rnn-mm}
 MM=${2:-runs/il-mm}
-DEMOS=$MM/pusht-mm-s0.hdf5
-mkdir -p "$OUT" "$MM"
-[ -f "$DEMOS" ] || $EXE demos --task pusht --multimodal --episodes 200 --seed 0 --out "$DEMOS" > "$MM/demos.log" 2>&1
+il_mm_demos "$MM"
+mkdir -p "$OUT"
 for s in ${SEEDS:-1 2 3}; do
   base="$OUT/bc-rnn-gmm-s$s"
   train "$base" --policy bc gmm_modes=5 rnn_hidden=128 rnn_layers=2 obs_steps=8 --seed $s --epochs 100
