@@ -70,17 +70,19 @@ dtStatus dt_lstm_bind(dtLstm* net, const dtLstmSpec* spec, const dtParams* ps, c
   return bind_or_create(net, spec, (dtParams*)ps, prefix, NULL);
 }
 
-// one cell step: updates *h and *c from the step's input x
+// one cell step: updates *h and *c from the step's input x; NULL *h and *c are the zero
+// initial state (no recurrent product, no forget term)
 static void cell_step(dtTape* t, const dtLstm* net, int l, dtTensor* x, dtTensor** h,
                       dtTensor** c) {
   int H = net->spec.hidden;
-  dtTensor* g = dt_add(t, dt_linear(t, x, net->w_ih[l], net->b_ih[l]),
-                       dt_linear(t, *h, net->w_hh[l], net->b_hh[l]));
+  dtTensor* in = dt_linear(t, x, net->w_ih[l], net->b_ih[l]);
+  dtTensor* g = *h ? dt_add(t, in, dt_linear(t, *h, net->w_hh[l], net->b_hh[l]))
+                   : dt_add(t, in, net->b_hh[l]);
   dtTensor* i = dt_sigmoid(t, dt_slice(t, g, 1, 0, H));
   dtTensor* f = dt_sigmoid(t, dt_slice(t, g, 1, H, H));
   dtTensor* u = dt_tanh(t, dt_slice(t, g, 1, 2 * H, H));
   dtTensor* o = dt_sigmoid(t, dt_slice(t, g, 1, 3 * H, H));
-  *c = dt_add(t, dt_mul(t, f, *c), dt_mul(t, i, u));
+  *c = *c ? dt_add(t, dt_mul(t, f, *c), dt_mul(t, i, u)) : dt_mul(t, i, u);
   *h = dt_mul(t, o, dt_tanh(t, *c));
 }
 
@@ -101,14 +103,12 @@ dtTensor* dt_lstm_forward(dtTape* t, const dtLstm* net, dtTensor* x, int steps) 
                  dt_shape_str(x, b, sizeof b), steps * s->in, steps, s->in);
     return NULL;
   }
-  int B = x->shape[0];
   dtTensor* seq[DT_LSTM_MAX_STEPS];
   for (int k = 0; k < steps; k++) seq[k] = dt_slice(t, x, 1, k * s->in, s->in);
   // layer by layer: each layer's h sequence is the next one's input
   dtTensor* h = NULL;
   for (int l = 0; l < s->layers; l++) {
-    h = dt_input2(t, B, s->hidden, NULL, "h0");
-    dtTensor* c = dt_input2(t, B, s->hidden, NULL, "c0");
+    dtTensor* c = h = NULL;
     for (int k = 0; k < steps; k++) {
       cell_step(t, net, l, seq[k], &h, &c);
       seq[k] = h;
